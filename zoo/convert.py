@@ -1,0 +1,63 @@
+"""State-dict converters from foreign key layouts to the zoo's (timm's) layouts."""
+
+from __future__ import annotations
+
+from torch import Tensor, nn
+
+# efficientnet-pytorch (lukemelas) names -> timm EfficientNet names.
+_EFFNET_TOP = {
+    "_conv_stem": "conv_stem",
+    "_bn0": "bn1",
+    "_conv_head": "conv_head",
+    "_bn1": "bn2",
+    "_fc": "classifier",
+}
+# Depthwise-separable block (expansion ratio 1, the first stage).
+_EFFNET_DS = {"_depthwise_conv": "conv_dw", "_bn1": "bn1", "_project_conv": "conv_pw", "_bn2": "bn2"}
+# Inverted-residual block.
+_EFFNET_IR = {
+    "_expand_conv": "conv_pw",
+    "_bn0": "bn1",
+    "_depthwise_conv": "conv_dw",
+    "_bn1": "bn2",
+    "_project_conv": "conv_pwl",
+    "_bn2": "bn3",
+}
+
+
+def efficientnet_pytorch_to_timm(state_dict: dict[str, Tensor], model: nn.Module) -> dict[str, Tensor]:
+    """Rename an ``efficientnet-pytorch`` state dict to timm's EfficientNet layout.
+
+    ``efficientnet-pytorch`` numbers its blocks flat (``_blocks.7``); timm nests them by stage
+    (``blocks.2.1``). The stage layout is read from ``model`` so the same converter serves
+    every width/depth multiplier (lite0, lite1, lite2, ...).
+
+    Args:
+        state_dict: Keys such as ``_conv_stem.weight`` or ``_blocks.3._depthwise_conv.weight``.
+        model: The timm EfficientNet that will receive the weights (its ``blocks`` attribute
+            gives the stage/block positions).
+
+    Returns:
+        A new dict with timm keys and the same tensors.
+
+    Raises:
+        KeyError: A key that has no counterpart in timm's layout.
+    """
+    stages = model.blocks  # type: ignore[union-attr]
+    positions = [(s, i) for s, stage in enumerate(stages) for i in range(len(stage))]
+    out: dict[str, Tensor] = {}
+    for key, value in state_dict.items():
+        head, *rest = key.split(".")
+        if head == "_blocks":
+            flat, layer, *param = rest
+            stage, index = positions[int(flat)]
+            block = stages[stage][index]
+            table = _EFFNET_IR if hasattr(block, "conv_pwl") else _EFFNET_DS
+            if layer not in table:
+                raise KeyError(f"unexpected efficientnet-pytorch key {key!r}")
+            out[".".join(["blocks", str(stage), str(index), table[layer], *param])] = value
+        elif head in _EFFNET_TOP:
+            out[".".join([_EFFNET_TOP[head], *rest])] = value
+        else:
+            raise KeyError(f"unexpected efficientnet-pytorch key {key!r}")
+    return out

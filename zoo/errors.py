@@ -1,0 +1,31 @@
+"""Exceptions raised by the zoo.
+
+Every error subclasses :class:`ZooError` and one of Python's built-in exception types, so callers
+can catch either ``zoo.ZooError`` or the usual ``ValueError``/``RuntimeError``/``OSError``.
+"""
+
+from __future__ import annotations
+
+
+class ZooError(Exception):
+    """Base class of every error the zoo raises on purpose."""
+
+
+class UnknownModelError(ZooError, ValueError):
+    """A model name, tag or source prefix that the registry does not know."""
+
+
+class WeightsUnavailableError(ZooError, RuntimeError):
+    """Pretrained weights were asked for but cannot be loaded (none exist, or none reachable)."""
+
+
+class HubUnreachableError(WeightsUnavailableError, ConnectionError):
+    """The Hugging Face Hub cannot be reached and the files needed are not cached locally."""
+
+
+class CheckpointError(ZooError, OSError):
+    """A saved model directory or weight file is missing, truncated or inconsistent."""
+
+
+class InvalidImageError(ZooError, ValueError):
+    """An input that is not a decodable image, or one too large to process."""

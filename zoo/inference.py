@@ -1,0 +1,51 @@
+"""Running a classifier on an image the way its weights expect."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from .images import ImageSource, load_image
+from .labels import get_labels
+
+
+def eval_transform(model: nn.Module) -> Any:
+    """timm's evaluation transform for ``model`` (resize, centre crop, normalise per its cfg).
+
+    Returns:
+        A callable mapping an RGB ``PIL.Image`` to a ``(3, H, W)`` float tensor.
+    """
+    from timm.data import create_transform, resolve_data_config
+
+    cached = getattr(model, "_zoo_eval_transform", None)
+    if cached is None:
+        cached = create_transform(**resolve_data_config({}, model=model), is_training=False)
+        model._zoo_eval_transform = cached  # type: ignore[assignment]
+    return cached
+
+
+@torch.inference_mode()
+def classify(model: nn.Module, image: ImageSource, top_k: int = 5) -> list[tuple[str, float]]:
+    """Top-k classes of one image.
+
+    Args:
+        model: A classifier (``(B, 3, H, W) → (B, K)`` logits); switched to eval mode.
+        image: Anything :func:`zoo.load_image` accepts.
+        top_k: How many classes to return (at most K).
+
+    Returns:
+        ``[(label, probability), ...]`` sorted by probability, probabilities in [0, 1].
+
+    Raises:
+        InvalidImageError: The image cannot be read.
+    """
+    model.eval()
+    pil = load_image(image)
+    device = next(model.parameters()).device
+    batch = eval_transform(model)(pil).unsqueeze(0).to(device)  # (1, 3, H, W)
+    probs = model(batch).float().softmax(dim=-1)[0]  # (K,)
+    labels = get_labels(model)
+    values, indices = probs.topk(min(top_k, probs.numel()))
+    return [(labels[i], float(v)) for v, i in zip(values.tolist(), indices.tolist())]

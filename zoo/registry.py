@@ -1,0 +1,31 @@
+"""What the zoo adds to timm's registry: each architecture's task.
+
+There is one registry, timm's. Architectures the zoo defines are registered there with
+``@timm.models.register_model``; this module only records which task each one serves
+(every architecture not listed here is an image classifier, as everything in timm is).
+"""
+
+from __future__ import annotations
+
+from timm.models import split_model_name_tag
+
+TASKS = ("classification", "segmentation")
+
+_TASKS: dict[str, str] = {}
+
+
+def register_task(architecture: str, task: str) -> None:
+    """Record the task of a registered architecture.
+
+    Raises:
+        ValueError: ``task`` is not one of :data:`TASKS`.
+    """
+    if task not in TASKS:
+        raise ValueError(f"task must be one of {TASKS}, got {task!r}")
+    _TASKS[architecture] = task
+
+
+def model_task(name: str) -> str:
+    """The task of ``architecture[.tag]``: ``"segmentation"`` or ``"classification"``."""
+    architecture, _ = split_model_name_tag(name)
+    return _TASKS.get(architecture, "classification")
