@@ -1,0 +1,5 @@
+"""The vision-zoo Gradio demo (run ``python app.py``). Imports zoo; never train."""
+
+from .ui import build_demo, launch_kwargs
+
+__all__ = ["build_demo", "launch_kwargs"]

@@ -1,0 +1,138 @@
+"""Running several classifiers on one image and summarising how they differ (no UI code)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import torch
+from PIL import Image
+
+import zoo
+
+from .models import LoadedModel, ModelCache, availability
+
+TOP_K = 5
+
+
+@dataclass
+class CardResult:
+    """One model's outcome on the image: predictions, or why there are none."""
+
+    name: str
+    top: list[tuple[str, float]] = field(default_factory=list)
+    latency_ms: float | None = None
+    params: int | None = None
+    input_size: tuple[int, int, int] | None = None
+    weight_source: str | None = None
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+@torch.inference_mode()
+def run_model(loaded: LoadedModel, image: Image.Image) -> CardResult:
+    """Classify ``image`` (RGB) with one loaded model; time the forward pass only (ms)."""
+    batch = zoo.eval_transform(loaded.model)(image).unsqueeze(0)  # (1, 3, H, W)
+    start = time.perf_counter()
+    logits = loaded.model(batch)  # (1, K)
+    latency_ms = (time.perf_counter() - start) * 1000.0
+    probs = logits.float().softmax(dim=-1)[0]
+    labels = zoo.get_labels(loaded.model)
+    values, indices = probs.topk(min(TOP_K, probs.numel()))
+    return CardResult(
+        name=loaded.name,
+        top=[(labels[i], float(v)) for v, i in zip(values.tolist(), indices.tolist())],
+        latency_ms=latency_ms,
+        params=loaded.params,
+        input_size=loaded.input_size,
+        weight_source=loaded.weight_source,
+    )
+
+
+def compare(
+    image: Image.Image,
+    names: list[str],
+    cache: ModelCache,
+    on_load: Callable[[str], None] | None = None,
+) -> list[CardResult]:
+    """Run every model in ``names`` on ``image``; a model that cannot load gets an error card."""
+    results = []
+    for name in names:
+        try:
+            full_name = zoo.factory.resolve_name(name)
+        except zoo.ZooError as exc:
+            results.append(CardResult(name=name, error=str(exc)))
+            continue
+        if not cache.is_loaded(full_name):
+            ok, reason = availability(full_name)
+            if not ok:
+                results.append(CardResult(name=full_name, error=f"Unavailable: {reason}."))
+                continue
+        try:
+            loaded = cache.get(full_name, on_load)
+        except zoo.ZooError as exc:
+            results.append(CardResult(name=full_name, error=str(exc)))
+            continue
+        results.append(run_model(loaded, image))
+    return results
+
+
+def summary(results: list[CardResult]) -> str:
+    """A short Markdown verdict: do the top-1 labels agree, which model is most confident."""
+    ran = [r for r in results if r.ok and r.top]
+    if not ran:
+        return "No model produced a prediction."
+    tops = {r.top[0][0] for r in ran}
+    if len(ran) == 1:
+        agreement = f"Only **{ran[0].name}** ran: top-1 **{ran[0].top[0][0]}**."
+    elif len(tops) == 1:
+        agreement = f"All {len(ran)} models agree on top-1: **{tops.pop()}**."
+    else:
+        votes = ", ".join(f"{r.name} → *{r.top[0][0]}*" for r in ran)
+        agreement = f"The models **disagree** on top-1: {votes}."
+    confident = max(ran, key=lambda r: r.top[0][1])
+    fastest = min(ran, key=lambda r: r.latency_ms or float("inf"))
+    return (
+        f"{agreement}  \nMost confident: **{confident.name}** "
+        f"({confident.top[0][1]:.1%} on *{confident.top[0][0]}*). "
+        f"Fastest: **{fastest.name}** ({fastest.latency_ms:.0f} ms)."
+    )
+
+
+TABLE_HEADERS = ["model", "top-1", "confidence", "latency (ms)", "params (M)", "input"]
+
+
+def table(results: list[CardResult]) -> list[list[Any]]:
+    """One row per model for a ``gr.Dataframe`` with :data:`TABLE_HEADERS`."""
+    rows = []
+    for r in results:
+        if r.ok and r.top:
+            size = f"{r.input_size[1]}×{r.input_size[2]}" if r.input_size else ""
+            rows.append([
+                r.name, r.top[0][0], round(r.top[0][1], 4), round(r.latency_ms or 0.0, 1),
+                round((r.params or 0) / 1e6, 2), size,
+            ])
+        else:
+            rows.append([r.name, "unavailable", None, None, None, ""])
+    return rows
+
+
+def to_json(results: list[CardResult]) -> dict[str, Any]:
+    """The comparison as plain JSON (what the API endpoint returns)."""
+    items = []
+    for r in results:
+        item = asdict(r)
+        item["top"] = [{"label": label, "probability": p} for label, p in r.top]
+        item["ok"] = r.ok
+        items.append(item)
+    ran = [r for r in results if r.ok and r.top]
+    return {
+        "results": items,
+        "top1_agree": len({r.top[0][0] for r in ran}) == 1 if len(ran) > 1 else None,
+        "most_confident": max(ran, key=lambda r: r.top[0][1]).name if ran else None,
+    }

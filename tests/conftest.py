@@ -1,0 +1,64 @@
+"""Test-wide set-up: no network. Runs before anything imports huggingface_hub, timm or gradio.
+
+The Hub endpoint points at a closed port on 127.0.0.1 (tests that need a Hub start the local
+Hub-compatible server and repoint it), caches live in a temporary HF_HOME, and telemetry and
+analytics are off.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import tempfile
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on (bound, then released)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+_HF_HOME = tempfile.mkdtemp(prefix="zoo-tests-hf-")
+os.environ.update(
+    HF_ENDPOINT=f"http://127.0.0.1:{free_port()}",
+    HF_HOME=_HF_HOME,
+    HF_HUB_DISABLE_TELEMETRY="1",
+    HF_TOKEN="hf_dummy_token_for_local_tests",
+    NO_PROXY="127.0.0.1,localhost",
+    no_proxy="127.0.0.1,localhost",
+    GRADIO_ANALYTICS_ENABLED="False",
+    TORCH_HOME=os.path.join(_HF_HOME, "torch"),
+)
+os.environ.pop("HF_HUB_OFFLINE", None)
+
+import pytest  # noqa: E402
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--runslow", action="store_true", help="also run tests marked slow")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.getoption("--runslow"):
+        return
+    skip = pytest.mark.skip(reason="slow: pass --runslow")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def lite0():
+    """The pretrained tf_efficientnet_lite0.in1k (installed weights), in eval mode."""
+    import zoo
+
+    return zoo.create_model("tf_efficientnet_lite0.in1k", pretrained=True).eval()
+
+
+@pytest.fixture(scope="session")
+def photos(tmp_path_factory: pytest.TempPathFactory):
+    """Real example photos written from installed packages: name -> path."""
+    from demo.examples import example_photos
+
+    return {p.name: p for p in example_photos(tmp_path_factory.mktemp("photos"))}
