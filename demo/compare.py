@@ -46,7 +46,7 @@ def run_model(loaded: LoadedModel, image: Image.Image) -> CardResult:
     values, indices = probs.topk(min(TOP_K, probs.numel()))
     return CardResult(
         name=loaded.name,
-        top=[(labels[i], float(v)) for v, i in zip(values.tolist(), indices.tolist())],
+        top=[(labels[i], float(v)) for v, i in zip(values.tolist(), indices.tolist(), strict=True)],
         latency_ms=latency_ms,
         params=loaded.params,
         input_size=loaded.input_size,
@@ -113,10 +113,16 @@ def table(results: list[CardResult]) -> list[list[Any]]:
     for r in results:
         if r.ok and r.top:
             size = f"{r.input_size[1]}×{r.input_size[2]}" if r.input_size else ""
-            rows.append([
-                r.name, r.top[0][0], round(r.top[0][1], 4), round(r.latency_ms or 0.0, 1),
-                round((r.params or 0) / 1e6, 2), size,
-            ])
+            rows.append(
+                [
+                    r.name,
+                    r.top[0][0],
+                    round(r.top[0][1], 4),
+                    round(r.latency_ms or 0.0, 1),
+                    round((r.params or 0) / 1e6, 2),
+                    size,
+                ]
+            )
         else:
             rows.append([r.name, "unavailable", None, None, None, ""])
     return rows

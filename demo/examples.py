@@ -45,7 +45,10 @@ PHOTOS: dict[str, tuple[Callable[[], np.ndarray], str]] = {
     "china.jpg": (_sklearn("china.jpg"), "scikit-learn sample image (CC BY 2.0)"),
     "flower.jpg": (_sklearn("flower.jpg"), "scikit-learn sample image (CC BY 2.0)"),
     "grace_hopper.jpg": (_matplotlib("grace_hopper.jpg"), "matplotlib sample data (public domain)"),
-    "astronaut.png": (_skimage("astronaut"), "scikit-image data: Eileen Collins, NASA (public domain)"),
+    "astronaut.png": (
+        _skimage("astronaut"),
+        "scikit-image data: Eileen Collins, NASA (public domain)",
+    ),
 }
 
 
@@ -69,7 +72,9 @@ def example_photos(directory: str | Path | None = None) -> list[Path]:
             except (ImportError, OSError, AttributeError):
                 continue
             tmp = path.with_suffix(".tmp" + path.suffix)
-            Image.fromarray(pixels).save(tmp, quality=92) if name.endswith(".jpg") else Image.fromarray(pixels).save(tmp)
+            Image.fromarray(pixels).save(tmp, quality=92) if name.endswith(
+                ".jpg"
+            ) else Image.fromarray(pixels).save(tmp)
             tmp.replace(path)
         paths.append(path)
     return paths

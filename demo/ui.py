@@ -31,10 +31,7 @@ def _image_path(payload: Any) -> str:
     """The server-side path of an upload (the event runs with ``preprocess=False``)."""
     if payload is None:
         raise gr.Error("Upload an image (or click an example photo) first.")
-    if isinstance(payload, dict):
-        path = payload.get("path")
-    else:
-        path = getattr(payload, "path", payload)
+    path = payload.get("path") if isinstance(payload, dict) else getattr(payload, "path", payload)
     if not isinstance(path, str) or not path:
         raise gr.Error("The upload did not arrive as a file; try uploading it again.")
     return path
@@ -45,7 +42,11 @@ def _card_updates(result: CardResult | None) -> list[Any]:
         return [gr.Column(visible=False), gr.Markdown(value=""), gr.Label(value=None)]
     if not result.ok:
         head = f"### {result.name}\n**Unavailable.** {result.error}"
-        return [gr.Column(visible=True), gr.Markdown(value=head), gr.Label(value=None, visible=False)]
+        return [
+            gr.Column(visible=True),
+            gr.Markdown(value=head),
+            gr.Label(value=None, visible=False),
+        ]
     height, width = (result.input_size or (3, 0, 0))[1:]
     head = (
         f"### {result.name}\n**{result.latency_ms:.1f} ms** forward pass · "
@@ -66,7 +67,11 @@ def build_demo(cache: ModelCache | None = None) -> gr.Blocks:
         The ``gr.Blocks`` app; launch it with :func:`launch_kwargs`.
     """
     cache = cache or ModelCache()
-    hub = "reachable" if zoo.hub_reachable() else "unreachable — only installed or cached weights load"
+    hub = (
+        "reachable"
+        if zoo.hub_reachable()
+        else "unreachable — only installed or cached weights load"
+    )
     choices = [(_choice_label(n), n) for n in DEFAULT_MODELS + SUGGESTED_MODELS]
     photos = example_photos()
 
@@ -76,39 +81,56 @@ def build_demo(cache: ModelCache | None = None) -> gr.Blocks:
         with gr.Row():
             with gr.Column(scale=1):
                 image = gr.Image(
-                    label="Image", type="filepath", sources=["upload", "clipboard"],
+                    label="Image",
+                    type="filepath",
+                    sources=["upload", "clipboard"],
                     elem_id="input-image",
                 )
                 models = gr.Dropdown(
-                    choices=choices, value=list(DEFAULT_MODELS), multiselect=True,
-                    allow_custom_value=True, max_choices=MAX_MODELS, label="Models",
+                    choices=choices,
+                    value=list(DEFAULT_MODELS),
+                    multiselect=True,
+                    allow_custom_value=True,
+                    max_choices=MAX_MODELS,
+                    label="Models",
                     info="Pick up to 4, or type any timm/zoo classifier name.",
                     elem_id="models",
                 )
                 run = gr.Button("Compare", variant="primary", elem_id="run")
                 if photos:
-                    gr.Examples(examples=[[str(p)] for p in photos], inputs=[image],
-                                label="Example photos")
+                    gr.Examples(
+                        examples=[[str(p)] for p in photos], inputs=[image], label="Example photos"
+                    )
                     credits = "; ".join(credit for _, credit in PHOTOS.values())
                     gr.Markdown(f"<small>Example photos: {credits}.</small>")
             with gr.Column(scale=2):
                 verdict = gr.Markdown(elem_id="verdict")
-                comparison = gr.Dataframe(headers=TABLE_HEADERS, interactive=False,
-                                          label="Comparison", elem_id="comparison")
+                comparison = gr.Dataframe(
+                    headers=TABLE_HEADERS,
+                    interactive=False,
+                    label="Comparison",
+                    elem_id="comparison",
+                )
                 card_outputs: list[Any] = []
                 with gr.Row(equal_height=True):
                     for i in range(MAX_MODELS):
-                        with gr.Column(visible=False, elem_id=f"card-{i}",
-                                       elem_classes=["model-card"], min_width=220) as column:
+                        with gr.Column(
+                            visible=False,
+                            elem_id=f"card-{i}",
+                            elem_classes=["model-card"],
+                            min_width=220,
+                        ) as column:
                             head = gr.Markdown(elem_classes=["card-head"])
-                            label = gr.Label(num_top_classes=5, show_label=False,
-                                             elem_classes=["card-label"])
+                            label = gr.Label(
+                                num_top_classes=5, show_label=False, elem_classes=["card-label"]
+                            )
                         card_outputs += [column, head, label]
                 with gr.Accordion("Raw results (JSON)", open=False):
                     raw = gr.JSON(label="results")
 
-        def on_compare(payload: Any, names: list[str] | str | None,
-                       progress: gr.Progress = gr.Progress()) -> list[Any]:
+        def on_compare(
+            payload: Any, names: list[str] | str | None, progress: gr.Progress = gr.Progress()
+        ) -> list[Any]:
             names = [names] if isinstance(names, str) else list(names or [])
             names = list(dict.fromkeys(n.strip() for n in names if n and n.strip()))
             if not names:
@@ -130,9 +152,12 @@ def build_demo(cache: ModelCache | None = None) -> gr.Blocks:
             return updates
 
         run.click(
-            on_compare, inputs=[image, models],
+            on_compare,
+            inputs=[image, models],
             outputs=[raw, verdict, comparison, *card_outputs],
-            api_name="compare", preprocess=False, concurrency_limit=1,
+            api_name="compare",
+            preprocess=False,
+            concurrency_limit=1,
         )
     demo.queue(default_concurrency_limit=1, max_size=32)
     return demo

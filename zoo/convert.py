@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from torch import Tensor, nn
 
 # efficientnet-pytorch (lukemelas) names -> timm EfficientNet names.
@@ -13,7 +15,12 @@ _EFFNET_TOP = {
     "_fc": "classifier",
 }
 # Depthwise-separable block (expansion ratio 1, the first stage).
-_EFFNET_DS = {"_depthwise_conv": "conv_dw", "_bn1": "bn1", "_project_conv": "conv_pw", "_bn2": "bn2"}
+_EFFNET_DS = {
+    "_depthwise_conv": "conv_dw",
+    "_bn1": "bn1",
+    "_project_conv": "conv_pw",
+    "_bn2": "bn2",
+}
 # Inverted-residual block.
 _EFFNET_IR = {
     "_expand_conv": "conv_pw",
@@ -25,7 +32,9 @@ _EFFNET_IR = {
 }
 
 
-def efficientnet_pytorch_to_timm(state_dict: dict[str, Tensor], model: nn.Module) -> dict[str, Tensor]:
+def efficientnet_pytorch_to_timm(
+    state_dict: dict[str, Tensor], model: nn.Module
+) -> dict[str, Tensor]:
     """Rename an ``efficientnet-pytorch`` state dict to timm's EfficientNet layout.
 
     ``efficientnet-pytorch`` numbers its blocks flat (``_blocks.7``); timm nests them by stage
@@ -43,7 +52,7 @@ def efficientnet_pytorch_to_timm(state_dict: dict[str, Tensor], model: nn.Module
     Raises:
         KeyError: A key that has no counterpart in timm's layout.
     """
-    stages = model.blocks  # type: ignore[union-attr]
+    stages: Any = model.blocks
     positions = [(s, i) for s, stage in enumerate(stages) for i in range(len(stage))]
     out: dict[str, Tensor] = {}
     for key, value in state_dict.items():

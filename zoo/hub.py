@@ -123,8 +123,10 @@ def hub_guard(model_name: str) -> Iterator[None]:
             "(or it is private and no token with access is set)."
         ) from exc
     except (hf_errors.OfflineModeIsEnabled, hf_errors.LocalEntryNotFoundError) as exc:
-        where = "offline mode is on (HF_HUB_OFFLINE)" if is_offline() else (
-            f"the Hugging Face Hub at {hub_endpoint()} is unreachable"
+        where = (
+            "offline mode is on (HF_HUB_OFFLINE)"
+            if is_offline()
+            else (f"the Hugging Face Hub at {hub_endpoint()} is unreachable")
         )
         raise HubUnreachableError(
             f"Cannot load pretrained weights for '{model_name}': {where} and its files are not "

@@ -6,14 +6,14 @@ import io
 import os
 import warnings
 from pathlib import Path
-from typing import IO, Union
+from typing import IO
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .errors import InvalidImageError
 
-ImageSource = Union[str, os.PathLike, bytes, IO[bytes], Image.Image, np.ndarray]
+ImageSource = str | os.PathLike | bytes | IO[bytes] | Image.Image | np.ndarray
 
 #: Default ceiling on decoded pixels (width × height): 50 megapixels (~150 MB as RGB).
 MAX_PIXELS = 50_000_000
@@ -112,4 +112,6 @@ def load_image(source: ImageSource, max_pixels: int = MAX_PIXELS) -> Image.Image
         image = ImageOps.exif_transpose(image) or image
         return _to_rgb(image)
     except (OSError, ValueError, SyntaxError) as exc:
-        raise InvalidImageError(f"The image could not be decoded (truncated or corrupt?): {exc}") from exc
+        raise InvalidImageError(
+            f"The image could not be decoded (truncated or corrupt?): {exc}"
+        ) from exc

@@ -22,7 +22,7 @@ def eval_transform(model: nn.Module) -> Any:
     cached = getattr(model, "_zoo_eval_transform", None)
     if cached is None:
         cached = create_transform(**resolve_data_config({}, model=model), is_training=False)
-        model._zoo_eval_transform = cached  # type: ignore[assignment]
+        model._zoo_eval_transform = cached
     return cached
 
 
@@ -48,4 +48,4 @@ def classify(model: nn.Module, image: ImageSource, top_k: int = 5) -> list[tuple
     probs = model(batch).float().softmax(dim=-1)[0]  # (K,)
     labels = get_labels(model)
     values, indices = probs.topk(min(top_k, probs.numel()))
-    return [(labels[i], float(v)) for v, i in zip(values.tolist(), indices.tolist())]
+    return [(labels[i], float(v)) for v, i in zip(values.tolist(), indices.tolist(), strict=True)]

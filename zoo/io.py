@@ -1,4 +1,4 @@
-"""Saving models to a directory (safetensors + timm-compatible config.json) and loading them back."""
+"""Saving models to a directory (safetensors + timm-style config.json) and loading them back."""
 
 from __future__ import annotations
 

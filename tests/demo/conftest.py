@@ -12,7 +12,12 @@ def app_url():
 
     demo = build_demo()
     port = free_port()
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True,
-                quiet=True, **launch_kwargs())
+    demo.launch(
+        server_name="127.0.0.1",
+        server_port=port,
+        prevent_thread_lock=True,
+        quiet=True,
+        **launch_kwargs(),
+    )
     yield f"http://127.0.0.1:{port}/"
     demo.close()

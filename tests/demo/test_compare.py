@@ -1,0 +1,63 @@
+"""The comparison logic behind the cards (no server)."""
+
+from __future__ import annotations
+
+import pytest
+
+from demo.compare import CardResult, compare, summary, table, to_json
+from demo.models import ModelCache, availability
+
+
+def _card(name, label, p, ms=10.0):
+    return CardResult(
+        name=name,
+        top=[(label, p)],
+        latency_ms=ms,
+        params=1_000_000,
+        input_size=(3, 224, 224),
+        weight_source="installed:x",
+    )
+
+
+def test_agreement_and_confidence():
+    results = [_card("a", "cat", 0.6, 30), _card("b", "cat", 0.9, 20)]
+    text = summary(results)
+    assert "All 2 models agree" in text and "**cat**" in text
+    assert "Most confident: **b**" in text and "Fastest: **b**" in text
+    assert to_json(results)["top1_agree"] is True
+
+
+def test_disagreement_is_reported():
+    results = [_card("a", "cat", 0.6), _card("b", "dog", 0.5), CardResult("c", error="no")]
+    assert "disagree" in summary(results)
+    payload = to_json(results)
+    assert payload["top1_agree"] is False and payload["most_confident"] == "a"
+    assert table(results)[2][1] == "unavailable"
+
+
+def test_no_result_at_all():
+    assert summary([CardResult("x", error="gone")]) == "No model produced a prediction."
+
+
+@pytest.mark.parametrize(
+    ("name", "ok", "reason"),
+    [
+        ("tf_efficientnet_lite0.in1k", True, "installed weights"),
+        ("resnet50.a1_in1k", False, "unreachable"),
+        ("resnet10", False, "Unknown model"),
+    ],
+)
+def test_availability_reasons(name, ok, reason):
+    available, why = availability(name)
+    assert available is ok and reason in why
+
+
+def test_unavailable_models_get_a_card_not_random_output(photos):
+    from zoo import load_image
+
+    image = load_image(photos["coffee.png"])
+    results = compare(image, ["tf_efficientnet_lite0", "resnet50.a1_in1k", "bogus"], ModelCache())
+    assert results[0].ok and results[0].top[0][0] == "espresso"
+    assert results[0].name == "tf_efficientnet_lite0.in1k"
+    assert not results[1].ok and "unreachable" in results[1].error and not results[1].top
+    assert not results[2].ok and "Unknown model" in results[2].error
