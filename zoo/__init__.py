@@ -10,6 +10,7 @@ Importing ``zoo`` registers its architectures in timm's registry; it opens no ne
 connection and does not import gradio.
 """
 
+from . import models  # noqa: F401  (registers the architectures in timm)
 from .errors import (
     CheckpointError,
     HubUnreachableError,
@@ -24,7 +25,9 @@ from .images import load_image
 from .inference import classify, eval_transform
 from .io import from_pretrained, save_pretrained
 from .labels import get_labels
-from .registry import model_task
+from .palettes import get_palette
+from .push import model_card, push_to_hub
+from .registry import model_task, published_metrics
 from .sources import installed_weights, list_installed
 
 __version__ = "0.1.0"
@@ -42,13 +45,17 @@ __all__ = [
     "eval_transform",
     "from_pretrained",
     "get_labels",
+    "get_palette",
     "hub_reachable",
     "installed_weights",
     "list_installed",
     "list_models",
     "load_image",
+    "model_card",
     "model_info",
     "model_task",
+    "published_metrics",
+    "push_to_hub",
     "save_pretrained",
     "weight_source",
 ]

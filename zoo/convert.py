@@ -70,3 +70,76 @@ def efficientnet_pytorch_to_timm(
         else:
             raise KeyError(f"unexpected efficientnet-pytorch key {key!r}")
     return out
+
+
+# torchvision segmentation checkpoints (fcn_resnet50, deeplabv3_resnet50) -> zoo layout.
+# Prefix renames, most specific first.
+_TV_COMMON = (
+    ("backbone.", "encoder."),
+    ("aux_classifier.0.", "aux_head.conv.0."),
+    ("aux_classifier.1.", "aux_head.conv.1."),
+    ("aux_classifier.4.", "aux_head.classifier."),
+)
+_TV_LAYOUTS = {
+    "fcn": (
+        ("classifier.0.", "decoder.0."),
+        ("classifier.1.", "decoder.1."),
+        ("classifier.4.", "classifier."),
+    ),
+    "deeplabv3": (
+        ("classifier.0.convs.4.", "decoder.aspp.pool."),  # ASPPPooling: pool, conv, bn, relu
+        ("classifier.0.convs.", "decoder.aspp.convs."),
+        ("classifier.0.project.", "decoder.aspp.project."),
+        ("classifier.1.", "decoder.head.0."),
+        ("classifier.2.", "decoder.head.1."),
+        ("classifier.4.", "classifier."),
+    ),
+}
+
+
+def torchvision_segmentation_to_zoo(
+    state_dict: dict[str, Tensor], layout: str
+) -> dict[str, Tensor]:
+    """Rename a torchvision ``fcn_*`` / ``deeplabv3_*`` state dict to the zoo's layout.
+
+    Args:
+        state_dict: torchvision keys (``backbone.layer1.0.conv1.weight``, ``classifier.4.bias``,
+            ``aux_classifier.0.weight``, ...).
+        layout: ``"fcn"`` or ``"deeplabv3"``.
+
+    Returns:
+        A new dict with zoo keys and the same tensors.
+
+    Raises:
+        KeyError: Unknown layout, or a key with no counterpart.
+    """
+    renames = _TV_LAYOUTS[layout] + _TV_COMMON
+    out: dict[str, Tensor] = {}
+    for key, value in state_dict.items():
+        for old, new in renames:
+            if key.startswith(old):
+                out[new + key[len(old) :]] = value
+                break
+        else:
+            raise KeyError(f"unexpected torchvision {layout} key {key!r}")
+    return out
+
+
+def is_torchvision_segmentation(state_dict: dict[str, Tensor]) -> bool:
+    """Whether keys follow torchvision's segmentation layout (``backbone.``, ``classifier.0.``)."""
+    return any(k.startswith("backbone.") for k in state_dict) and any(
+        k.startswith("classifier.0.") for k in state_dict
+    )
+
+
+def segmentation_checkpoint_filter(
+    state_dict: dict[str, Tensor], model: nn.Module
+) -> dict[str, Tensor]:
+    """timm ``pretrained_filter_fn`` of the segmentation models: converts torchvision checkpoints
+    for models that mirror torchvision's layout and passes native (zoo) checkpoints through."""
+    if "state_dict" in state_dict and isinstance(state_dict["state_dict"], dict):
+        state_dict = state_dict["state_dict"]
+    layout = getattr(model, "torchvision_layout", None)
+    if layout and is_torchvision_segmentation(state_dict):
+        return torchvision_segmentation_to_zoo(state_dict, layout)
+    return state_dict

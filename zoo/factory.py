@@ -20,6 +20,7 @@ from .errors import (
     WeightsUnavailableError,
 )
 from .hub import OFFLINE_HELP, hub_guard, is_offline, url_reachable
+from .io import read_config
 from .labels import get_labels
 from .registry import TASKS, model_task
 from .sources import installed_weights
@@ -104,17 +105,52 @@ def create_model(
     if num_classes is not None:
         kwargs["num_classes"] = num_classes
     if source == "local-dir":
-        return _from_local_dir(identifier, pretrained is not False, kwargs)
+        model = _from_local_dir(identifier, pretrained is not False, kwargs)
+        _attach_config(model, read_config(Path(identifier).expanduser()))
+        return model
     if source == "hf-hub":
         with hub_guard(name):
-            return timm.create_model(name, pretrained=pretrained is not False, **kwargs)
+            model = timm.create_model(name, pretrained=pretrained is not False, **kwargs)
+            _attach_config(model, _hub_config(identifier))
+        return model
     full_name = resolve_name(name)
     if not pretrained:
         return timm.create_model(full_name, pretrained=False, **kwargs)
     return _create_pretrained(full_name, kwargs)
 
 
+def read_weights_file(path: str | Path) -> dict[str, torch.Tensor]:
+    """A state dict from a ``.safetensors`` file or a ``.pth`` (read with ``weights_only=True``).
+
+    Raises:
+        CheckpointError: Missing, truncated or not a state dict.
+    """
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    path = Path(path)
+    try:
+        if path.suffix == ".safetensors":
+            return load_file(str(path), device="cpu")
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except (OSError, RuntimeError, EOFError, ValueError, SafetensorError) as exc:
+        raise CheckpointError(f"Cannot read weights from {path}: {exc}") from exc
+    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{path} does not hold a state dict.")
+    return state
+
+
 def _create_pretrained(full_name: str, kwargs: dict[str, Any]) -> nn.Module:
+    overlay = dict(kwargs.get("pretrained_cfg_overlay") or {})
+    if overlay.get("file"):  # a local weight file: read it safely, let timm convert and load it
+        overlay["state_dict"] = read_weights_file(overlay.pop("file"))
+        kwargs["pretrained_cfg_overlay"] = overlay
+        try:
+            return timm.create_model(full_name, pretrained=True, **kwargs)
+        except RuntimeError as exc:
+            raise CheckpointError(f"Weights do not fit '{full_name}': {exc}") from exc
     installed = installed_weights(full_name)
     if installed is not None and installed.available():
         num_classes = kwargs.pop("num_classes", None)
@@ -138,6 +174,25 @@ def _create_pretrained(full_name: str, kwargs: dict[str, Any]) -> nn.Module:
         )
     with hub_guard(full_name):
         return timm.create_model(full_name, pretrained=True, **kwargs)
+
+
+def _hub_config(identifier: str) -> dict[str, Any]:
+    import json
+
+    from huggingface_hub import hf_hub_download
+    from timm.models._hub import hf_split
+
+    repo_id, revision = hf_split(identifier)
+    path = hf_hub_download(repo_id, "config.json", revision=revision)  # cached by timm's load
+    return dict(json.loads(Path(path).read_text(encoding="utf-8")))
+
+
+def _attach_config(model: nn.Module, config: dict[str, Any]) -> None:
+    """Keep the saved config's zoo fields (palette, published metrics) on the loaded model."""
+    if config.get("palette"):
+        setattr(model, "palette", [tuple(c) for c in config["palette"]])  # noqa: B010
+    if config.get("metrics"):
+        setattr(model, "metrics", dict(config["metrics"]))  # noqa: B010
 
 
 def _url_available(url: str) -> bool:

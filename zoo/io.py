@@ -13,6 +13,7 @@ from torch import nn
 
 from .errors import CheckpointError
 from .labels import get_labels, id2label, label2id
+from .palettes import get_palette
 from .registry import model_task
 
 WEIGHTS_NAME = "model.safetensors"
@@ -37,12 +38,24 @@ def model_config(model: nn.Module, labels: list[str] | None = None) -> dict[str,
     if len(labels) != num_classes:
         raise ValueError(f"Expected {num_classes} label names, got {len(labels)}.")
     architecture = (getattr(model, "pretrained_cfg", None) or {}).get("architecture", "")
-    return {
+    config: dict[str, Any] = {
         "label_names": labels,
         "id2label": id2label(labels),
         "label2id": label2id(labels),
         "task": model_task(architecture),
     }
+    if config["task"] == "segmentation":
+        config["palette"] = [list(c) for c in get_palette(model)]
+    metrics = getattr(model, "metrics", None)
+    if metrics:
+        config["metrics"] = dict(metrics)
+    return config
+
+
+def _export_args(model: nn.Module) -> dict[str, Any]:
+    """Saved reconstruction arguments: a reload must not fetch ImageNet backbone weights."""
+    recorded = getattr(model, "_model_args", {}) or {}
+    return {"pretrained_backbone": False} if "pretrained_backbone" in recorded else {}
 
 
 def save_pretrained(
@@ -76,7 +89,13 @@ def save_pretrained(
     config = {**model_config(model, labels), **(extra_config or {})}
     staging = Path(tempfile.mkdtemp(prefix=".saving-", dir=directory.parent))
     try:
-        save_for_hf(model, str(staging), model_config=config, safe_serialization=True)
+        save_for_hf(
+            model,
+            str(staging),
+            model_config=config,
+            model_args=_export_args(model),
+            safe_serialization=True,
+        )
         for item in sorted(staging.iterdir()):
             os.replace(item, directory / item.name)
     finally:

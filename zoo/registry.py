@@ -25,6 +25,24 @@ def register_task(architecture: str, task: str) -> None:
     _TASKS[architecture] = task
 
 
+_METRICS: dict[str, dict[str, float | str]] = {}
+
+
+def register_metrics(name: str, metrics: dict[str, float | str]) -> None:
+    """Record the published evaluation of a pretrained tag ``architecture.tag``.
+
+    Args:
+        name: The tag's full name.
+        metrics: e.g. ``{"mIoU": 66.4, "pixel_acc": 92.4, "dataset": "COCO val2017 (VOC labels)"}``.
+    """
+    _METRICS[name] = dict(metrics)
+
+
+def published_metrics(name: str) -> dict[str, float | str]:
+    """The published evaluation of ``architecture.tag`` (empty when none is recorded)."""
+    return dict(_METRICS.get(name, {}))
+
+
 def model_task(name: str) -> str:
     """The task of ``architecture[.tag]``: ``"segmentation"`` or ``"classification"``."""
     architecture, _ = split_model_name_tag(name)

@@ -1,0 +1,246 @@
+"""The segmentation family's shared pieces: a timm ``features_only`` backbone, a decode head and
+a 1×1 classifier, with logits resized to the input (the wiring is separate from the decoders,
+as in segmentation_models_pytorch; each decoder lives in its architecture's file)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+import timm
+import torch
+import torch.nn.functional as F
+from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
+from timm.models import build_model_with_cfg, get_pretrained_cfg, register_model
+from torch import Tensor, nn
+
+from ..errors import CheckpointError
+from ..palettes import VOC_CLASSES
+from ..registry import register_task
+
+ModelFn = Callable[..., nn.Module]
+
+
+def register_segmentation(fn: ModelFn) -> ModelFn:
+    """``@register_model`` for a segmentation variant (also records its task)."""
+    register_task(fn.__name__, "segmentation")
+    return register_model(fn)
+
+
+def conv_bn_relu(
+    in_channels: int, out_channels: int, kernel_size: int = 1, dilation: int = 1
+) -> nn.Sequential:
+    """Conv (no bias) → BatchNorm → ReLU, padded to keep the spatial size."""
+    padding = dilation * (kernel_size - 1) // 2
+    return nn.Sequential(
+        nn.Conv2d(
+            in_channels, out_channels, kernel_size, padding=padding, dilation=dilation, bias=False
+        ),
+        nn.BatchNorm2d(out_channels),
+        nn.ReLU(inplace=True),
+    )
+
+
+class FCNHead(nn.Sequential):
+    """3×3 conv-BN-ReLU (to ``in_channels // 4``), dropout, 1×1 classifier.
+
+    The FCN decoder of torchvision's ``fcn_resnet50`` and the auxiliary head of PSPNet and
+    DeepLabV3 (Long et al. 2015, arXiv:1411.4038; Zhao et al. 2017, arXiv:1612.01105).
+    """
+
+    def __init__(
+        self, in_channels: int, num_classes: int, dropout: float = 0.1, channels: int | None = None
+    ) -> None:
+        channels = channels or in_channels // 4
+        super().__init__()
+        self.conv = conv_bn_relu(in_channels, channels, 3)
+        self.dropout = nn.Dropout(dropout)
+        self.classifier = nn.Conv2d(channels, num_classes, 1)
+
+
+class SegmentationModel(nn.Module):
+    """A timm backbone + a decode head + a classifier: ``(B, 3, H, W) → (B, K, H, W)`` logits.
+
+    Subclasses implement :meth:`build_decoder` (a module over the list of backbone feature
+    maps that returns ``(B, C, h, w)`` features) and may set :attr:`feature_kwargs` (extra
+    ``features_only`` arguments, e.g. HRNet's ``feature_location``).
+
+    Args:
+        backbone: Any timm model name that supports ``features_only``.
+        num_classes: Output classes K.
+        output_stride: Backbone output stride 8, 16 or 32 (8/16 dilate the last stages, where
+            the backbone supports it).
+        in_chans: Input channels.
+        pretrained_backbone: Load the backbone's ImageNet weights (installed or Hub, as
+            :func:`zoo.create_model` does).
+        aux_head: Add an auxiliary FCN head on the second-to-last backbone stage, used only
+            by :meth:`forward_with_aux` (training).
+        aux_weight: Loss weight of the auxiliary head (kept for trainers).
+        drop_rate: Dropout before the classifier.
+        backbone_kwargs: More arguments for the backbone (e.g. ``drop_path_rate``).
+
+    Raises:
+        ValueError: The backbone cannot produce the requested ``output_stride``.
+    """
+
+    feature_kwargs: ClassVar[dict[str, Any]] = {}
+    default_output_stride = 8
+
+    def __init__(
+        self,
+        backbone: str = "resnet50",
+        num_classes: int = 21,
+        output_stride: int | None = None,
+        in_chans: int = 3,
+        pretrained_backbone: bool = False,
+        aux_head: bool = False,
+        aux_weight: float = 0.4,
+        drop_rate: float = 0.1,
+        backbone_kwargs: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__()
+        self.backbone_name = backbone
+        self.num_classes = num_classes
+        self.output_stride = output_stride or self.default_output_stride
+        self.aux_weight = aux_weight
+        self.drop_rate = drop_rate
+        self.encoder = create_backbone(
+            backbone,
+            self.output_stride,
+            in_chans,
+            pretrained_backbone,
+            **{**self.feature_kwargs, **(backbone_kwargs or {})},
+        )
+        feature_info: Any = self.encoder.feature_info
+        channels, reductions = feature_info.channels(), feature_info.reduction()
+        self.decoder, self.num_features = self.build_decoder(channels, reductions)
+        self.dropout = nn.Dropout2d(drop_rate) if drop_rate else nn.Identity()
+        self.classifier = nn.Conv2d(self.num_features, num_classes, 1)
+        self.aux_head = FCNHead(channels[-2], num_classes) if aux_head else None
+
+    def build_decoder(self, channels: list[int], reductions: list[int]) -> tuple[nn.Module, int]:
+        """The decode head over the feature list, and its output channels."""
+        raise NotImplementedError
+
+    def forward_features(self, x: Tensor) -> list[Tensor]:
+        """Backbone feature maps, shallow to deep: ``[(B, C_i, H/r_i, W/r_i), ...]``."""
+        return list(self.encoder(x))
+
+    def forward_head(self, features: list[Tensor]) -> Tensor:
+        """Logits at the decoder's resolution, ``(B, K, h, w)``."""
+        return self.classifier(self.dropout(self.decoder(features)))
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Logits ``(B, K, H, W)`` at the input size, for any H, W."""
+        return self.forward_with_aux(x, aux=False)[0]
+
+    def forward_with_aux(self, x: Tensor, aux: bool = True) -> tuple[Tensor, Tensor | None]:
+        """Main and auxiliary logits, both ``(B, K, H, W)``; aux is None without an aux head."""
+        size = x.shape[-2:]
+        features = self.forward_features(x)
+        logits = _resize(self.forward_head(features), size)
+        aux_logits = None
+        if aux and self.aux_head is not None:
+            aux_logits = _resize(self.aux_head(features[-2]), size)
+        return logits, aux_logits
+
+    def get_classifier(self) -> nn.Module:
+        return self.classifier
+
+    def reset_classifier(self, num_classes: int) -> None:
+        """Replace the classifier (and the aux head's) with fresh ones for ``num_classes``."""
+        self.num_classes = num_classes
+        self.classifier = nn.Conv2d(self.num_features, num_classes, 1)
+        if self.aux_head is not None:
+            self.aux_head.classifier = nn.Conv2d(
+                self.aux_head.classifier.in_channels, num_classes, 1
+            )
+
+
+def _resize(logits: Tensor, size: torch.Size) -> Tensor:
+    if logits.shape[-2:] == size:
+        return logits
+    return F.interpolate(logits, size=size, mode="bilinear", align_corners=False)
+
+
+def create_backbone(
+    name: str, output_stride: int, in_chans: int, pretrained: bool, **kwargs: Any
+) -> nn.Module:
+    """A timm ``features_only`` backbone, optionally with its ImageNet classification weights.
+
+    Raises:
+        ValueError: Unsupported ``output_stride`` for this backbone.
+        CheckpointError: The pretrained weights do not fit the feature extractor.
+    """
+    if output_stride not in (8, 16, 32):
+        raise ValueError(f"output_stride must be 8, 16 or 32, got {output_stride}")
+    if output_stride != 32:
+        kwargs["output_stride"] = output_stride
+    try:
+        encoder = timm.create_model(name, features_only=True, in_chans=in_chans, **kwargs)
+    except (TypeError, AssertionError, ValueError) as exc:
+        if output_stride != 32:
+            raise ValueError(
+                f"Backbone '{name}' cannot produce output_stride={output_stride} ({exc}); "
+                "use output_stride=32 or a backbone that supports dilation (ResNet, EfficientNet,"
+                " ConvNeXt, ...)."
+            ) from exc
+        raise
+    if pretrained:
+        _load_backbone_weights(encoder, name, in_chans)
+    return encoder
+
+
+def _load_backbone_weights(encoder: nn.Module, name: str, in_chans: int) -> None:
+    from ..factory import create_model
+
+    classifier = create_model(name, pretrained=True, in_chans=in_chans)
+    result = encoder.load_state_dict(classifier.state_dict(), strict=False)
+    if result.missing_keys:
+        raise CheckpointError(
+            f"Pretrained weights of '{name}' miss {len(result.missing_keys)} backbone tensors, "
+            f"e.g. {result.missing_keys[:3]}"
+        )
+
+
+def seg_cfg(backbone: str, **kwargs: Any) -> dict[str, Any]:
+    """A segmentation pretrained cfg: VOC labels by default, ImageNet normalisation, 512×512."""
+    first_conv = getattr(get_pretrained_cfg(backbone), "first_conv", None) or "conv1"
+    cfg = dict(
+        url="",
+        num_classes=len(VOC_CLASSES),
+        label_names=VOC_CLASSES,
+        input_size=(3, 512, 512),
+        fixed_input_size=False,
+        interpolation="bilinear",
+        crop_pct=1.0,
+        crop_mode="center",
+        mean=IMAGENET_DEFAULT_MEAN,
+        std=IMAGENET_DEFAULT_STD,
+        first_conv=f"encoder.{first_conv}",
+        classifier=("classifier", "aux_head.classifier"),
+        license="apache-2.0",
+    )
+    cfg.update(kwargs)
+    return cfg
+
+
+def build_segmentation(
+    model_cls: type[SegmentationModel], variant: str, pretrained: bool = False, **kwargs: Any
+) -> SegmentationModel:
+    """Build a registered segmentation variant through timm's builder (pretrained cfg, weights).
+
+    Loading full segmentation weights skips the backbone's ImageNet weights.
+    """
+    if pretrained:
+        kwargs["pretrained_backbone"] = False
+    from ..convert import segmentation_checkpoint_filter
+
+    return build_model_with_cfg(
+        model_cls,
+        variant,
+        pretrained,
+        pretrained_filter_fn=segmentation_checkpoint_filter,
+        pretrained_strict=True,
+        **kwargs,
+    )

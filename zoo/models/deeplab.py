@@ -1,0 +1,214 @@
+"""DeepLabV3 and DeepLabV3+.
+
+DeepLabV3: Chen et al., "Rethinking Atrous Convolution for Semantic Image Segmentation", 2017
+(arXiv:1706.05587): atrous spatial pyramid pooling (ASPP: a 1×1 conv, three 3×3 atrous convs at
+rates 6/12/18 for output stride 16 — doubled to 12/24/36 at output stride 8 — and image-level
+pooling), projected to 256 channels. ``deeplabv3_resnet50`` is torchvision's layout (3×3 conv
+after ASPP, auxiliary FCN head) and loads its checkpoints.
+
+DeepLabV3+: Chen et al., "Encoder-Decoder with Atrous Separable Convolution for Semantic Image
+Segmentation", ECCV 2018 (arXiv:1802.02611): ASPP at output stride 16, upsampled ×4 and fused
+with 48-channel projected stride-4 features by two 3×3 convs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from timm.models import generate_default_cfgs
+from torch import Tensor, nn
+
+from ..palettes import VOC_CLASSES, register_palette, voc_palette
+from ..registry import register_metrics
+from ._seg import (
+    SegmentationModel,
+    build_segmentation,
+    conv_bn_relu,
+    register_segmentation,
+    seg_cfg,
+)
+
+ASPP_RATES = {8: (12, 24, 36), 16: (6, 12, 18), 32: (3, 6, 9)}
+
+
+class ASPP(nn.Module):
+    """Atrous spatial pyramid pooling: ``(B, C, h, w) → (B, out_channels, h, w)``.
+
+    Args:
+        in_channels: Input channels C.
+        rates: Dilation rates of the three 3×3 branches.
+        out_channels: Channels of every branch and of the projection.
+        dropout: Dropout after the projection.
+    """
+
+    def __init__(self, in_channels: int, rates: tuple[int, ...], out_channels: int = 256,
+                 dropout: float = 0.5) -> None:  # fmt: skip
+        super().__init__()
+        self.convs = nn.ModuleList(
+            [conv_bn_relu(in_channels, out_channels, 1)]
+            + [conv_bn_relu(in_channels, out_channels, 3, dilation=r) for r in rates]
+        )
+        self.pool = nn.Sequential(nn.AdaptiveAvgPool2d(1), *conv_bn_relu(in_channels, out_channels))
+        self.project = nn.Sequential(
+            *conv_bn_relu(out_channels * (len(rates) + 2), out_channels), nn.Dropout(dropout)
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        size = x.shape[-2:]
+        pooled = F.interpolate(self.pool(x), size=size, mode="bilinear", align_corners=False)
+        return self.project(torch.cat([conv(x) for conv in self.convs] + [pooled], dim=1))
+
+
+class DeepLabV3Decoder(nn.Module):
+    """ASPP on the deepest features, then a 3×3 conv-BN-ReLU."""
+
+    def __init__(self, in_channels: int, rates: tuple[int, ...], channels: int = 256) -> None:
+        super().__init__()
+        self.aspp = ASPP(in_channels, rates, channels)
+        self.head = conv_bn_relu(channels, channels, 3)
+
+    def forward(self, features: list[Tensor]) -> Tensor:
+        return self.head(self.aspp(features[-1]))
+
+
+class DeepLabV3(SegmentationModel):
+    """DeepLabV3 on any timm backbone: ``(B, 3, H, W) → (B, K, H, W)`` logits.
+
+    ASPP rates follow the output stride (12/24/36 at 8, 6/12/18 at 16).
+
+    Args:
+        backbone: timm backbone name (default ``resnet50``, output stride 8).
+        **kwargs: See :class:`~zoo.models._seg.SegmentationModel`.
+    """
+
+    torchvision_layout = "deeplabv3"
+
+    def __init__(self, backbone: str = "resnet50", **kwargs: Any) -> None:
+        kwargs.setdefault("drop_rate", 0.0)
+        super().__init__(backbone=backbone, **kwargs)
+
+    def build_decoder(self, channels: list[int], reductions: list[int]) -> tuple[nn.Module, int]:
+        return DeepLabV3Decoder(channels[-1], ASPP_RATES[self.output_stride]), 256
+
+
+class DeepLabV3PlusDecoder(nn.Module):
+    """ASPP on the deepest features, upsampled and fused with projected stride-4 features.
+
+    Args:
+        channels: Backbone channels per feature level.
+        low_level_index: Index of the stride-4 feature map in the backbone's feature list.
+        rates: ASPP rates.
+    """
+
+    def __init__(self, channels: list[int], low_level_index: int, rates: tuple[int, ...]) -> None:
+        super().__init__()
+        self.low_level_index = low_level_index
+        self.aspp = ASPP(channels[-1], rates, 256, dropout=0.1)
+        self.low_level = conv_bn_relu(channels[low_level_index], 48, 1)
+        self.fuse = nn.Sequential(*conv_bn_relu(256 + 48, 256, 3), *conv_bn_relu(256, 256, 3))
+
+    def forward(self, features: list[Tensor]) -> Tensor:
+        low = self.low_level(features[self.low_level_index])  # (B, 48, H/4, W/4)
+        high = F.interpolate(
+            self.aspp(features[-1]), size=low.shape[-2:], mode="bilinear", align_corners=False
+        )  # (B, 256, H/4, W/4)
+        return self.fuse(torch.cat([high, low], dim=1))
+
+
+class DeepLabV3Plus(SegmentationModel):
+    """DeepLabV3+ on any timm backbone (output stride 16 by default).
+
+    Raises:
+        ValueError: The backbone has no stride-4 feature map.
+    """
+
+    default_output_stride = 16
+
+    def __init__(self, backbone: str = "resnet50", **kwargs: Any) -> None:
+        kwargs.setdefault("drop_rate", 0.0)
+        super().__init__(backbone=backbone, **kwargs)
+
+    def build_decoder(self, channels: list[int], reductions: list[int]) -> tuple[nn.Module, int]:
+        if 4 not in reductions:
+            raise ValueError(f"DeepLabV3+ needs a stride-4 feature map; got strides {reductions}")
+        return DeepLabV3PlusDecoder(
+            channels, reductions.index(4), ASPP_RATES[self.output_stride]
+        ), 256
+
+
+default_cfgs = generate_default_cfgs({
+    "deeplabv3_resnet50.tv_coco_voc_520": seg_cfg(
+        "resnet50",
+        url="https://download.pytorch.org/models/deeplabv3_resnet50_coco-cd0a2569.pth",
+        input_size=(3, 520, 520),
+        license="bsd-3-clause",
+        origin_url="https://github.com/pytorch/vision",
+        description="torchvision weights trained on the COCO train2017 subset with the 20 "
+        "Pascal VOC categories (21 classes with background).",
+        paper_ids="arXiv:1706.05587",
+    ),
+    "deeplabv3": seg_cfg("resnet50", paper_ids="arXiv:1706.05587"),
+    "deeplabv3_tf_efficientnet_lite0": seg_cfg(
+        "tf_efficientnet_lite0", paper_ids="arXiv:1706.05587"
+    ),
+    "deeplabv3plus": seg_cfg("resnet50", paper_ids="arXiv:1802.02611"),
+    "deeplabv3plus_resnet50": seg_cfg("resnet50", paper_ids="arXiv:1802.02611"),
+    "deeplabv3plus_tf_efficientnet_lite0": seg_cfg(
+        "tf_efficientnet_lite0", paper_ids="arXiv:1802.02611"
+    ),
+})  # fmt: skip
+register_metrics(
+    "deeplabv3_resnet50.tv_coco_voc_520",
+    {"mIoU": 66.4, "pixel_acc": 92.4, "dataset": "COCO val2017 (20 VOC categories)"},
+)
+register_palette("deeplabv3_resnet50.tv_coco_voc_520", voc_palette(len(VOC_CLASSES)))
+
+
+def _v3(variant: str, pretrained: bool, **kwargs: Any) -> DeepLabV3:
+    return build_segmentation(DeepLabV3, variant, pretrained, **kwargs)  # type: ignore[return-value]
+
+
+def _v3plus(variant: str, pretrained: bool, **kwargs: Any) -> DeepLabV3Plus:
+    return build_segmentation(DeepLabV3Plus, variant, pretrained, **kwargs)  # type: ignore[return-value]
+
+
+@register_segmentation
+def deeplabv3(pretrained: bool = False, **kwargs: Any) -> DeepLabV3:
+    """DeepLabV3 on any timm backbone (``backbone=...``, default ResNet-50, output stride 8)."""
+    return _v3("deeplabv3", pretrained, **kwargs)
+
+
+@register_segmentation
+def deeplabv3_resnet50(pretrained: bool = False, **kwargs: Any) -> DeepLabV3:
+    """DeepLabV3-ResNet-50, output stride 8, auxiliary head: torchvision's layout (42.0 M)."""
+    kwargs.setdefault("aux_head", True)
+    return _v3("deeplabv3_resnet50", pretrained, backbone="resnet50", **kwargs)
+
+
+@register_segmentation
+def deeplabv3_tf_efficientnet_lite0(pretrained: bool = False, **kwargs: Any) -> DeepLabV3:
+    """DeepLabV3 on EfficientNet-Lite0, output stride 16 (backbone weights offline)."""
+    kwargs.setdefault("output_stride", 16)
+    return _v3("deeplabv3_tf_efficientnet_lite0", pretrained, backbone="tf_efficientnet_lite0",
+               **kwargs)  # fmt: skip
+
+
+@register_segmentation
+def deeplabv3plus(pretrained: bool = False, **kwargs: Any) -> DeepLabV3Plus:
+    """DeepLabV3+ on any timm backbone (``backbone=...``, default ResNet-50)."""
+    return _v3plus("deeplabv3plus", pretrained, **kwargs)
+
+
+@register_segmentation
+def deeplabv3plus_resnet50(pretrained: bool = False, **kwargs: Any) -> DeepLabV3Plus:
+    """DeepLabV3+-ResNet-50, output stride 16."""
+    return _v3plus("deeplabv3plus_resnet50", pretrained, backbone="resnet50", **kwargs)
+
+
+@register_segmentation
+def deeplabv3plus_tf_efficientnet_lite0(pretrained: bool = False, **kwargs: Any) -> DeepLabV3Plus:
+    """DeepLabV3+ on EfficientNet-Lite0 (backbone weights offline)."""
+    return _v3plus("deeplabv3plus_tf_efficientnet_lite0", pretrained,
+                   backbone="tf_efficientnet_lite0", **kwargs)  # fmt: skip
