@@ -22,7 +22,7 @@ from .errors import (
 from .hub import OFFLINE_HELP, hub_guard, is_offline, url_reachable
 from .io import read_config
 from .labels import get_labels
-from .registry import TASKS, model_task
+from .registry import TASKS, model_task, published_metrics
 from .sources import installed_weights
 
 
@@ -264,6 +264,7 @@ class ModelInfo:
         weight_source: ``"installed:<package>"``, ``"hub:<repo>"``, ``"url:<url>"`` or ``"none"``.
         license: License of the weights, when known.
         paper_ids: Papers the architecture or weights follow (arXiv ids, DOIs).
+        metrics: Published evaluation of the weights (e.g. ``{"mIoU": 66.4, ...}``), if any.
     """
 
     name: str
@@ -280,6 +281,7 @@ class ModelInfo:
     weight_source: str
     license: str | None
     paper_ids: tuple[str, ...] | None
+    metrics: dict[str, float | str] = field(default_factory=dict)
 
 
 def weight_source(name: str) -> str:
@@ -331,4 +333,5 @@ def model_info(name: str) -> ModelInfo:
         weight_source=weight_source(full_name),
         license=cfg_dict.get("license"),
         paper_ids=tuple(paper_ids) if paper_ids else None,
+        metrics=published_metrics(full_name),
     )

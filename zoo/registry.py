@@ -7,7 +7,10 @@ There is one registry, timm's. Architectures the zoo defines are registered ther
 
 from __future__ import annotations
 
-from timm.models import split_model_name_tag
+from collections.abc import Callable
+from typing import Any
+
+from timm.models import register_model, split_model_name_tag
 
 TASKS = ("classification", "segmentation")
 
@@ -23,6 +26,21 @@ def register_task(architecture: str, task: str) -> None:
     if task not in TASKS:
         raise ValueError(f"task must be one of {TASKS}, got {task!r}")
     _TASKS[architecture] = task
+
+
+def register(task: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """``@register_model`` for a zoo architecture of ``task`` (records the task too)."""
+
+    def decorator(fn: Callable[..., Any]) -> Callable[..., Any]:
+        register_task(fn.__name__, task)
+        return register_model(fn)
+
+    return decorator
+
+
+def zoo_architectures(task: str | None = None) -> list[str]:
+    """The architectures the zoo itself defines (not timm's), sorted; optionally of one task."""
+    return sorted(a for a, t in _TASKS.items() if task is None or t == task)
 
 
 _METRICS: dict[str, dict[str, float | str]] = {}

@@ -4,27 +4,20 @@ as in segmentation_models_pytorch; each decoder lives in its architecture's file
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any, ClassVar
 
 import timm
 import torch
 import torch.nn.functional as F
 from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
-from timm.models import build_model_with_cfg, get_pretrained_cfg, register_model
+from timm.models import build_model_with_cfg, get_pretrained_cfg
 from torch import Tensor, nn
 
 from ..errors import CheckpointError
 from ..palettes import VOC_CLASSES
-from ..registry import register_task
+from ..registry import register
 
-ModelFn = Callable[..., nn.Module]
-
-
-def register_segmentation(fn: ModelFn) -> ModelFn:
-    """``@register_model`` for a segmentation variant (also records its task)."""
-    register_task(fn.__name__, "segmentation")
-    return register_model(fn)
+register_segmentation = register("segmentation")
 
 
 def conv_bn_relu(

@@ -13,8 +13,10 @@ from __future__ import annotations
 from typing import Any
 
 import torch.nn.functional as F
-from timm.models import build_model_with_cfg, generate_default_cfgs, register_model
+from timm.models import build_model_with_cfg, generate_default_cfgs
 from torch import Tensor, nn
+
+from ..registry import register
 
 CIFAR10_CLASSES = (
     "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck",
@@ -146,31 +148,31 @@ def _create(depth: int, pretrained: bool, **kwargs: Any) -> CifarResNet:
                                 **kwargs)  # fmt: skip
 
 
-@register_model
+@register("classification")
 def resnet20_cifar(pretrained: bool = False, **kwargs: Any) -> CifarResNet:
     """ResNet-20 for CIFAR-10 (n=3, 0.27 M params)."""
     return _create(20, pretrained, **kwargs)
 
 
-@register_model
+@register("classification")
 def resnet32_cifar(pretrained: bool = False, **kwargs: Any) -> CifarResNet:
     """ResNet-32 for CIFAR-10 (n=5, 0.46 M params)."""
     return _create(32, pretrained, **kwargs)
 
 
-@register_model
+@register("classification")
 def resnet44_cifar(pretrained: bool = False, **kwargs: Any) -> CifarResNet:
     """ResNet-44 for CIFAR-10 (n=7, 0.66 M params)."""
     return _create(44, pretrained, **kwargs)
 
 
-@register_model
+@register("classification")
 def resnet56_cifar(pretrained: bool = False, **kwargs: Any) -> CifarResNet:
     """ResNet-56 for CIFAR-10 (n=9, 0.85 M params)."""
     return _create(56, pretrained, **kwargs)
 
 
-@register_model
+@register("classification")
 def resnet110_cifar(pretrained: bool = False, **kwargs: Any) -> CifarResNet:
     """ResNet-110 for CIFAR-10 (n=18, 1.7 M params)."""
     return _create(110, pretrained, **kwargs)

@@ -122,8 +122,9 @@ class SpatialLSTMSeg(SegmentationModel):
 
 
 _BACKBONES = ("resnet50", "efficientnet_b4", "tf_efficientnetv2_s", "tf_efficientnet_lite0")
-_CFGS: dict[str, Any] = {"slstm": seg_cfg("resnet50")}
-_CFGS.update({f"slstm_{b}": seg_cfg(b) for b in _BACKBONES})
+_RENET = "arXiv:1505.00393"
+_CFGS: dict[str, Any] = {"slstm": seg_cfg("resnet50", paper_ids=_RENET)}
+_CFGS.update({f"slstm_{b}": seg_cfg(b, paper_ids=_RENET) for b in _BACKBONES})
 default_cfgs = generate_default_cfgs(_CFGS)
 
 
