@@ -1,6 +1,7 @@
 # Set-up is two commands on a fresh machine (Python 3.10+ with venv):
 #   make demo   create .venv if needed, install the zoo + demo, start the app on :7860
-#   make test   the same plus test tools and Debian's chromium, then lint, type-check and test
+#   make test   the same plus training and test tools and Debian's chromium, then lint,
+#               type-check and test
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -30,7 +31,7 @@ $(VENV)/.demo: pyproject.toml constraints.txt | $(BIN)/python
 	touch $@
 
 $(VENV)/.dev: pyproject.toml constraints.txt | $(BIN)/python
-	$(PIP) -e ".[demo,offline,dev]"
+	$(PIP) -e ".[demo,offline,train,dev]"
 	touch $@ $(VENV)/.demo
 
 chromium:

@@ -48,6 +48,31 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(skip)
 
 
+@pytest.fixture(scope="module")
+def hub_server():
+    """The local Hub-compatible server at HF_ENDPOINT, for one test module (else the port is
+    closed, i.e. an unreachable Hub)."""
+    from urllib.parse import urlsplit
+
+    from tests.hub_server import HubServer
+    from zoo import hub
+
+    hub._probe_cache.clear()
+    with HubServer(int(urlsplit(os.environ["HF_ENDPOINT"]).port or 0)) as server:
+        yield server
+    hub._probe_cache.clear()
+
+
+@pytest.fixture
+def fresh_cache(monkeypatch, tmp_path):
+    """An empty Hugging Face cache and no Xet (regular uploads)."""
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub-cache"))
+    monkeypatch.setattr(constants, "HF_HUB_DISABLE_XET", True)
+    return tmp_path / "hub-cache"
+
+
 @pytest.fixture(scope="session")
 def lite0():
     """The pretrained tf_efficientnet_lite0.in1k (installed weights), in eval mode."""

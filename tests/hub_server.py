@@ -64,8 +64,13 @@ class Handler(BaseHTTPRequestHandler):
         pass
 
     # -- helpers -------------------------------------------------------------------------
-    def _send(self, status: int, body: bytes = b"", headers: dict[str, str] | None = None,
-              content_type: str = "application/json") -> None:  # fmt: skip
+    def _send(
+        self,
+        status: int,
+        body: bytes = b"",
+        headers: dict[str, str] | None = None,
+        content_type: str = "application/json",
+    ) -> None:
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
@@ -162,10 +167,16 @@ class Handler(BaseHTTPRequestHandler):
         if sha is None:
             return self._error(404, "RevisionNotFound", f"Invalid rev id: {revision}")
         files = repo.commits[sha]
-        self._json(200, {
-            "id": repo_id, "modelId": repo_id, "sha": sha, "private": repo.private,
-            "siblings": [{"rfilename": p} for p in sorted(files)],
-        })  # fmt: skip
+        self._json(
+            200,
+            {
+                "id": repo_id,
+                "modelId": repo_id,
+                "sha": sha,
+                "private": repo.private,
+                "siblings": [{"rfilename": p} for p in sorted(files)],
+            },
+        )
 
     def _tree(self, repo_id: str, revision: str, query: dict) -> None:
         repo = self._repo(repo_id)
@@ -191,8 +202,11 @@ class Handler(BaseHTTPRequestHandler):
         headers = {"X-Repo-Commit": sha}
         if data is None:
             self.send_response(404)
-            for key, value in {**headers, "X-Error-Code": "EntryNotFound",
-                               "Content-Length": "0"}.items():  # fmt: skip
+            for key, value in {
+                **headers,
+                "X-Error-Code": "EntryNotFound",
+                "Content-Length": "0",
+            }.items():
                 self.send_header(key, value)
             self.end_headers()
             return
@@ -227,10 +241,15 @@ class Handler(BaseHTTPRequestHandler):
                 return self._error(400, "BadRequest", f"unsupported commit item {item['key']}")
         with self.state.lock:
             sha = repo.commit(revision or "main", files, deleted, message)
-        self._json(200, {
-            "commitUrl": f"{self._base()}/{repo_id}/commit/{sha}", "commitOid": sha,
-            "pullRequestUrl": None, "success": True,
-        })  # fmt: skip
+        self._json(
+            200,
+            {
+                "commitUrl": f"{self._base()}/{repo_id}/commit/{sha}",
+                "commitOid": sha,
+                "pullRequestUrl": None,
+                "success": True,
+            },
+        )
 
 
 class HubServer:

@@ -9,8 +9,13 @@ from torch import nn
 import zoo
 
 # depth: (exact parameter count with 10 classes, the paper's figure in millions)
-PAPER = {20: (269_722, 0.27), 32: (464_154, 0.46), 44: (658_586, 0.66),
-         56: (853_018, 0.85), 110: (1_727_962, 1.7)}  # fmt: skip
+PAPER = {
+    20: (269_722, 0.27),
+    32: (464_154, 0.46),
+    44: (658_586, 0.66),
+    56: (853_018, 0.85),
+    110: (1_727_962, 1.7),
+}
 
 
 @pytest.mark.parametrize("depth", sorted(PAPER))

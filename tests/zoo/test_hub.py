@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import time
-from urllib.parse import urlsplit
 
 import pytest
 import torch
@@ -12,26 +10,8 @@ import yaml
 from huggingface_hub import constants
 
 import zoo
-from tests.hub_server import HubServer, Repo
+from tests.hub_server import Repo
 from zoo import hub
-
-
-@pytest.fixture(scope="module")
-def hub_server():
-    """The local Hub at HF_ENDPOINT (set in tests/conftest.py), for this module only."""
-    port = urlsplit(os.environ["HF_ENDPOINT"]).port
-    hub._probe_cache.clear()
-    with HubServer(port) as server:
-        yield server
-    hub._probe_cache.clear()
-
-
-@pytest.fixture
-def fresh_cache(monkeypatch, tmp_path):
-    """An empty Hugging Face cache and no Xet (regular uploads)."""
-    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub-cache"))
-    monkeypatch.setattr(constants, "HF_HUB_DISABLE_XET", True)
-    return tmp_path / "hub-cache"
 
 
 def _outputs(model, shape):
@@ -42,8 +22,13 @@ def _outputs(model, shape):
 
 def test_push_and_load_classifier(hub_server, fresh_cache):
     model = zoo.create_model("resnet20_cifar", num_classes=4)
-    url = zoo.push_to_hub(model, "org/cifar-four", labels=["a", "b", "c", "d"],
-                          metrics={"top1": 0.91}, dataset="digits")  # fmt: skip
+    url = zoo.push_to_hub(
+        model,
+        "org/cifar-four",
+        labels=["a", "b", "c", "d"],
+        metrics={"top1": 0.91},
+        dataset="digits",
+    )
     assert "/org/cifar-four/commit/" in url
     restored = zoo.create_model("hf-hub:org/cifar-four", pretrained=True)
     assert torch.equal(_outputs(model, (2, 3, 32, 32)), _outputs(restored, (2, 3, 32, 32)))
@@ -51,8 +36,9 @@ def test_push_and_load_classifier(hub_server, fresh_cache):
 
 
 def test_push_and_load_segmentation(hub_server, fresh_cache):
-    model = zoo.create_model("deeplabv3", backbone="tf_efficientnet_lite0", num_classes=3,
-                             output_stride=16)  # fmt: skip
+    model = zoo.create_model(
+        "deeplabv3", backbone="tf_efficientnet_lite0", num_classes=3, output_stride=16
+    )
     zoo.push_to_hub(model, "org/seg-three", labels=["bg", "rock", "sky"], metrics={"mIoU": 0.8})
     restored = zoo.create_model("hf-hub:org/seg-three", pretrained=True)
     assert restored.backbone_name == "tf_efficientnet_lite0" and restored.output_stride == 16

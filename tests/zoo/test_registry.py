@@ -40,8 +40,18 @@ def test_cifar_forward_backward(name):
 def test_pretrained_cfg_is_complete(name):
     cfg = get_pretrained_cfg(name)
     assert cfg is not None
-    for key in ("input_size", "mean", "std", "interpolation", "crop_pct", "num_classes",
-                "license", "paper_ids", "first_conv", "classifier"):  # fmt: skip
+    for key in (
+        "input_size",
+        "mean",
+        "std",
+        "interpolation",
+        "crop_pct",
+        "num_classes",
+        "license",
+        "paper_ids",
+        "first_conv",
+        "classifier",
+    ):
         assert getattr(cfg, key), f"{name}: pretrained cfg lacks {key}"
     assert len(cfg.label_names) == cfg.num_classes
     assert len(cfg.mean) == len(cfg.std) == cfg.input_size[0] == 3
@@ -71,12 +81,21 @@ def test_meta_build_matches_cfg(name):
 def test_list_models_by_task():
     segmentation = zoo.list_models(task="segmentation")
     required = {
-        "fcn_resnet50", "deeplabv3_resnet50", "deeplabv3plus_resnet50", "pspnet_resnet50",
-        "hrnetv2_w18", "hrnetv2_w48", "slstm_resnet50", "slstm_efficientnet_b4",
-        "slstm_tf_efficientnetv2_s", "fcn_tf_efficientnet_lite0", "deeplabv3_tf_efficientnet_lite0",
-        "deeplabv3plus_tf_efficientnet_lite0", "pspnet_tf_efficientnet_lite0",
+        "fcn_resnet50",
+        "deeplabv3_resnet50",
+        "deeplabv3plus_resnet50",
+        "pspnet_resnet50",
+        "hrnetv2_w18",
+        "hrnetv2_w48",
+        "slstm_resnet50",
+        "slstm_efficientnet_b4",
+        "slstm_tf_efficientnetv2_s",
+        "fcn_tf_efficientnet_lite0",
+        "deeplabv3_tf_efficientnet_lite0",
+        "deeplabv3plus_tf_efficientnet_lite0",
+        "pspnet_tf_efficientnet_lite0",
         "slstm_tf_efficientnet_lite0",
-    }  # fmt: skip
+    }
     assert required <= set(segmentation)
     assert "resnet56_cifar" in zoo.list_models("*_cifar", task="classification")
     assert not set(segmentation) & set(zoo.list_models(task="classification"))

@@ -69,8 +69,9 @@ def test_models_without_aux_head():
     assert aux is None and logits.shape == (2, 3, 64, 64)
 
 
-@pytest.mark.parametrize(("name", "widths"), [("hrnetv2_w18", (18, 36, 72, 144)),
-                                              ("hrnetv2_w48", (48, 96, 192, 384))])  # fmt: skip
+@pytest.mark.parametrize(
+    ("name", "widths"), [("hrnetv2_w18", (18, 36, 72, 144)), ("hrnetv2_w48", (48, 96, 192, 384))]
+)
 def test_hrnetv2_uses_raw_branch_outputs(name, widths):
     model = zoo.create_model(name)
     info = model.encoder.feature_info
@@ -134,13 +135,18 @@ def test_any_timm_backbone_composes():
 
 def test_pretrained_backbone_offline_weights():
     reference = zoo.create_model("tf_efficientnet_lite0.in1k", pretrained=True)
-    for name in ("fcn_tf_efficientnet_lite0", "deeplabv3_tf_efficientnet_lite0",
-                 "deeplabv3plus_tf_efficientnet_lite0", "pspnet_tf_efficientnet_lite0",
-                 "slstm_tf_efficientnet_lite0"):  # fmt: skip
+    for name in (
+        "fcn_tf_efficientnet_lite0",
+        "deeplabv3_tf_efficientnet_lite0",
+        "deeplabv3plus_tf_efficientnet_lite0",
+        "pspnet_tf_efficientnet_lite0",
+        "slstm_tf_efficientnet_lite0",
+    ):
         model = zoo.create_model(name, pretrained_backbone=True, num_classes=3)
         assert torch.equal(model.encoder.conv_stem.weight, reference.conv_stem.weight), name
-        assert torch.equal(model.encoder.blocks[3][0].conv_pw.weight,
-                           reference.blocks[3][0].conv_pw.weight)  # fmt: skip
+        assert torch.equal(
+            model.encoder.blocks[3][0].conv_pw.weight, reference.blocks[3][0].conv_pw.weight
+        )
 
 
 def test_pretrained_backbone_from_unreachable_hub_fails_fast():

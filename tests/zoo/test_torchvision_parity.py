@@ -16,8 +16,9 @@ CASES = [("fcn_resnet50", "fcn", 35_322_218), ("deeplabv3_resnet50", "deeplabv3"
 
 def _random_torchvision(name):
     torch.manual_seed(0)
-    model = getattr(segmentation, name)(weights=None, weights_backbone=None, num_classes=21,
-                                        aux_loss=True)  # fmt: skip
+    model = getattr(segmentation, name)(
+        weights=None, weights_backbone=None, num_classes=21, aux_loss=True
+    )
     for module in model.modules():  # non-trivial BN statistics, so eval mode is really tested
         if isinstance(module, torch.nn.BatchNorm2d):
             module.running_mean.uniform_(-0.5, 0.5)

@@ -19,8 +19,17 @@ from torch import Tensor, nn
 from ..registry import register
 
 CIFAR10_CLASSES = (
-    "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck",
-)  # fmt: skip
+    "airplane",
+    "automobile",
+    "bird",
+    "cat",
+    "deer",
+    "dog",
+    "frog",
+    "horse",
+    "ship",
+    "truck",
+)
 CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
 CIFAR10_STD = (0.2470, 0.2435, 0.2616)
 
@@ -144,8 +153,9 @@ default_cfgs = generate_default_cfgs({f"resnet{d}_cifar": _cfg() for d in DEPTHS
 
 
 def _create(depth: int, pretrained: bool, **kwargs: Any) -> CifarResNet:
-    return build_model_with_cfg(CifarResNet, f"resnet{depth}_cifar", pretrained, depth=depth,
-                                **kwargs)  # fmt: skip
+    return build_model_with_cfg(
+        CifarResNet, f"resnet{depth}_cifar", pretrained, depth=depth, **kwargs
+    )
 
 
 @register("classification")

@@ -43,8 +43,13 @@ class ASPP(nn.Module):
         dropout: Dropout after the projection.
     """
 
-    def __init__(self, in_channels: int, rates: tuple[int, ...], out_channels: int = 256,
-                 dropout: float = 0.5) -> None:  # fmt: skip
+    def __init__(
+        self,
+        in_channels: int,
+        rates: tuple[int, ...],
+        out_channels: int = 256,
+        dropout: float = 0.5,
+    ) -> None:
         super().__init__()
         self.convs = nn.ModuleList(
             [conv_bn_relu(in_channels, out_channels, 1)]
@@ -100,14 +105,25 @@ class DeepLabV3PlusDecoder(nn.Module):
         channels: Backbone channels per feature level.
         low_level_index: Index of the stride-4 feature map in the backbone's feature list.
         rates: ASPP rates.
+        width: Channels of ASPP and the fusion convs (256 in the paper).
+        low_level_width: Channels of the projected stride-4 features (48 in the paper).
     """
 
-    def __init__(self, channels: list[int], low_level_index: int, rates: tuple[int, ...]) -> None:
+    def __init__(
+        self,
+        channels: list[int],
+        low_level_index: int,
+        rates: tuple[int, ...],
+        width: int = 256,
+        low_level_width: int = 48,
+    ) -> None:
         super().__init__()
         self.low_level_index = low_level_index
-        self.aspp = ASPP(channels[-1], rates, 256, dropout=0.1)
-        self.low_level = conv_bn_relu(channels[low_level_index], 48, 1)
-        self.fuse = nn.Sequential(*conv_bn_relu(256 + 48, 256, 3), *conv_bn_relu(256, 256, 3))
+        self.aspp = ASPP(channels[-1], rates, width, dropout=0.1)
+        self.low_level = conv_bn_relu(channels[low_level_index], low_level_width, 1)
+        self.fuse = nn.Sequential(
+            *conv_bn_relu(width + low_level_width, width, 3), *conv_bn_relu(width, width, 3)
+        )
 
     def forward(self, features: list[Tensor]) -> Tensor:
         low = self.low_level(features[self.low_level_index])  # (B, 48, H/4, W/4)
@@ -120,45 +136,57 @@ class DeepLabV3PlusDecoder(nn.Module):
 class DeepLabV3Plus(SegmentationModel):
     """DeepLabV3+ on any timm backbone (output stride 16 by default).
 
+    Args:
+        backbone: timm backbone name.
+        decoder_channels: Width of ASPP and the decoder (the paper's 256; smaller is cheaper
+            for small inputs and few classes).
+        **kwargs: See :class:`~zoo.models._seg.SegmentationModel`.
+
     Raises:
         ValueError: The backbone has no stride-4 feature map.
     """
 
     default_output_stride = 16
 
-    def __init__(self, backbone: str = "resnet50", **kwargs: Any) -> None:
+    def __init__(
+        self, backbone: str = "resnet50", decoder_channels: int = 256, **kwargs: Any
+    ) -> None:
+        self.decoder_channels = decoder_channels
         kwargs.setdefault("drop_rate", 0.0)
         super().__init__(backbone=backbone, **kwargs)
 
     def build_decoder(self, channels: list[int], reductions: list[int]) -> tuple[nn.Module, int]:
         if 4 not in reductions:
             raise ValueError(f"DeepLabV3+ needs a stride-4 feature map; got strides {reductions}")
-        return DeepLabV3PlusDecoder(
-            channels, reductions.index(4), ASPP_RATES[self.output_stride]
-        ), 256
+        decoder = DeepLabV3PlusDecoder(
+            channels, reductions.index(4), ASPP_RATES[self.output_stride], self.decoder_channels
+        )
+        return decoder, self.decoder_channels
 
 
-default_cfgs = generate_default_cfgs({
-    "deeplabv3_resnet50.tv_coco_voc_520": seg_cfg(
-        "resnet50",
-        url="https://download.pytorch.org/models/deeplabv3_resnet50_coco-cd0a2569.pth",
-        input_size=(3, 520, 520),
-        license="bsd-3-clause",
-        origin_url="https://github.com/pytorch/vision",
-        description="torchvision weights trained on the COCO train2017 subset with the 20 "
-        "Pascal VOC categories (21 classes with background).",
-        paper_ids="arXiv:1706.05587",
-    ),
-    "deeplabv3": seg_cfg("resnet50", paper_ids="arXiv:1706.05587"),
-    "deeplabv3_tf_efficientnet_lite0": seg_cfg(
-        "tf_efficientnet_lite0", paper_ids="arXiv:1706.05587"
-    ),
-    "deeplabv3plus": seg_cfg("resnet50", paper_ids="arXiv:1802.02611"),
-    "deeplabv3plus_resnet50": seg_cfg("resnet50", paper_ids="arXiv:1802.02611"),
-    "deeplabv3plus_tf_efficientnet_lite0": seg_cfg(
-        "tf_efficientnet_lite0", paper_ids="arXiv:1802.02611"
-    ),
-})  # fmt: skip
+default_cfgs = generate_default_cfgs(
+    {
+        "deeplabv3_resnet50.tv_coco_voc_520": seg_cfg(
+            "resnet50",
+            url="https://download.pytorch.org/models/deeplabv3_resnet50_coco-cd0a2569.pth",
+            input_size=(3, 520, 520),
+            license="bsd-3-clause",
+            origin_url="https://github.com/pytorch/vision",
+            description="torchvision weights trained on the COCO train2017 subset with the 20 "
+            "Pascal VOC categories (21 classes with background).",
+            paper_ids="arXiv:1706.05587",
+        ),
+        "deeplabv3": seg_cfg("resnet50", paper_ids="arXiv:1706.05587"),
+        "deeplabv3_tf_efficientnet_lite0": seg_cfg(
+            "tf_efficientnet_lite0", paper_ids="arXiv:1706.05587"
+        ),
+        "deeplabv3plus": seg_cfg("resnet50", paper_ids="arXiv:1802.02611"),
+        "deeplabv3plus_resnet50": seg_cfg("resnet50", paper_ids="arXiv:1802.02611"),
+        "deeplabv3plus_tf_efficientnet_lite0": seg_cfg(
+            "tf_efficientnet_lite0", paper_ids="arXiv:1802.02611"
+        ),
+    }
+)
 register_metrics(
     "deeplabv3_resnet50.tv_coco_voc_520",
     {"mIoU": 66.4, "pixel_acc": 92.4, "dataset": "COCO val2017 (20 VOC categories)"},
@@ -191,8 +219,9 @@ def deeplabv3_resnet50(pretrained: bool = False, **kwargs: Any) -> DeepLabV3:
 def deeplabv3_tf_efficientnet_lite0(pretrained: bool = False, **kwargs: Any) -> DeepLabV3:
     """DeepLabV3 on EfficientNet-Lite0, output stride 16 (backbone weights offline)."""
     kwargs.setdefault("output_stride", 16)
-    return _v3("deeplabv3_tf_efficientnet_lite0", pretrained, backbone="tf_efficientnet_lite0",
-               **kwargs)  # fmt: skip
+    return _v3(
+        "deeplabv3_tf_efficientnet_lite0", pretrained, backbone="tf_efficientnet_lite0", **kwargs
+    )
 
 
 @register_segmentation
@@ -210,5 +239,9 @@ def deeplabv3plus_resnet50(pretrained: bool = False, **kwargs: Any) -> DeepLabV3
 @register_segmentation
 def deeplabv3plus_tf_efficientnet_lite0(pretrained: bool = False, **kwargs: Any) -> DeepLabV3Plus:
     """DeepLabV3+ on EfficientNet-Lite0 (backbone weights offline)."""
-    return _v3plus("deeplabv3plus_tf_efficientnet_lite0", pretrained,
-                   backbone="tf_efficientnet_lite0", **kwargs)  # fmt: skip
+    return _v3plus(
+        "deeplabv3plus_tf_efficientnet_lite0",
+        pretrained,
+        backbone="tf_efficientnet_lite0",
+        **kwargs,
+    )

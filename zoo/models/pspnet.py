@@ -50,8 +50,9 @@ class PSPDecoder(nn.Module):
     def __init__(self, in_channels: int, bins: tuple[int, ...], channels: int = 512) -> None:
         super().__init__()
         self.ppm = PyramidPooling(in_channels, bins)
-        self.bottleneck = conv_bn_relu(in_channels + len(bins) * (in_channels // len(bins)),
-                                       channels, 3)  # fmt: skip
+        self.bottleneck = conv_bn_relu(
+            in_channels + len(bins) * (in_channels // len(bins)), channels, 3
+        )
 
     def forward(self, features: list[Tensor]) -> Tensor:
         return self.bottleneck(self.ppm(features[-1]))
@@ -67,8 +68,13 @@ class PSPNet(SegmentationModel):
         **kwargs: See :class:`~zoo.models._seg.SegmentationModel`.
     """
 
-    def __init__(self, backbone: str = "resnet50", bins: tuple[int, ...] = (1, 2, 3, 6),
-                 aux_head: bool = True, **kwargs: Any) -> None:  # fmt: skip
+    def __init__(
+        self,
+        backbone: str = "resnet50",
+        bins: tuple[int, ...] = (1, 2, 3, 6),
+        aux_head: bool = True,
+        **kwargs: Any,
+    ) -> None:
         self.bins = tuple(bins)
         kwargs.setdefault("drop_rate", 0.1)
         kwargs.setdefault("aux_weight", 0.4)
@@ -78,11 +84,15 @@ class PSPNet(SegmentationModel):
         return PSPDecoder(channels[-1], self.bins), 512
 
 
-default_cfgs = generate_default_cfgs({
-    "pspnet": seg_cfg("resnet50", paper_ids="arXiv:1612.01105"),
-    "pspnet_resnet50": seg_cfg("resnet50", paper_ids="arXiv:1612.01105"),
-    "pspnet_tf_efficientnet_lite0": seg_cfg("tf_efficientnet_lite0", paper_ids="arXiv:1612.01105"),
-})  # fmt: skip
+default_cfgs = generate_default_cfgs(
+    {
+        "pspnet": seg_cfg("resnet50", paper_ids="arXiv:1612.01105"),
+        "pspnet_resnet50": seg_cfg("resnet50", paper_ids="arXiv:1612.01105"),
+        "pspnet_tf_efficientnet_lite0": seg_cfg(
+            "tf_efficientnet_lite0", paper_ids="arXiv:1612.01105"
+        ),
+    }
+)
 
 
 def _psp(variant: str, pretrained: bool, **kwargs: Any) -> PSPNet:
@@ -104,5 +114,6 @@ def pspnet_resnet50(pretrained: bool = False, **kwargs: Any) -> PSPNet:
 @register_segmentation
 def pspnet_tf_efficientnet_lite0(pretrained: bool = False, **kwargs: Any) -> PSPNet:
     """PSPNet on EfficientNet-Lite0, output stride 8 (backbone weights offline)."""
-    return _psp("pspnet_tf_efficientnet_lite0", pretrained, backbone="tf_efficientnet_lite0",
-                **kwargs)  # fmt: skip
+    return _psp(
+        "pspnet_tf_efficientnet_lite0", pretrained, backbone="tf_efficientnet_lite0", **kwargs
+    )

@@ -159,5 +159,6 @@ def slstm_tf_efficientnetv2_s(pretrained: bool = False, **kwargs: Any) -> Spatia
 @register_segmentation
 def slstm_tf_efficientnet_lite0(pretrained: bool = False, **kwargs: Any) -> SpatialLSTMSeg:
     """Spatial-LSTM head on EfficientNet-Lite0 (backbone weights offline)."""
-    return _slstm("slstm_tf_efficientnet_lite0", pretrained, backbone="tf_efficientnet_lite0",
-                  **kwargs)  # fmt: skip
+    return _slstm(
+        "slstm_tf_efficientnet_lite0", pretrained, backbone="tf_efficientnet_lite0", **kwargs
+    )

@@ -1,0 +1,218 @@
+"""Acceptance on real data (scikit-learn's handwritten digits), CPU only.
+
+- resnet20_cifar reaches ≥ 95 % validation accuracy on the digits in a few epochs;
+- DeepLabV3+ reaches mIoU ≥ 0.80 on digits placed on a canvas (all-background ≈ 0.08);
+- a run killed after an epoch and resumed ends with the same metrics as an uninterrupted one;
+- the exported best model reloads with local-dir: and reproduces its validation metric;
+- the best model pushes to the (local) Hub with its metrics in the model card.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+import train
+import zoo
+from train import TrainConfig
+from train.checkpoint import CheckpointError, load_checkpoint
+
+ROOT = Path(__file__).resolve().parents[2]
+DIGITS = dict(
+    model="resnet20_cifar",
+    data="digits",
+    batch_size=32,
+    lr=0.1,
+    weight_decay=5e-4,
+    hflip=0.0,
+    scale=(0.6, 1.0),
+    progress=False,
+)
+
+
+@pytest.fixture(scope="module")
+def digits_run(tmp_path_factory):
+    output = tmp_path_factory.mktemp("digits")
+    return train.fit(TrainConfig(**DIGITS, epochs=4, output=str(output)))
+
+
+def test_cifar_resnet_learns_digits(digits_run):
+    assert digits_run.best_metric == "top1"
+    assert digits_run.best_value >= 0.95
+    assert len(digits_run.history) == 4
+    with open(digits_run.output / "metrics.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [int(r["epoch"]) for r in rows] == [0, 1, 2, 3]
+    assert float(rows[digits_run.best_epoch]["top1"]) == pytest.approx(digits_run.best_value)
+
+
+def test_exported_best_model_reproduces_its_metric(digits_run):
+    config = json.loads((digits_run.best_dir / "config.json").read_text())
+    assert config["metrics"]["top1"] == pytest.approx(digits_run.best_value)
+    assert config["id2label"]["7"] == "7" and config["dataset"] == "digits"
+    model = zoo.create_model(f"local-dir:{digits_run.best_dir}")
+    assert tuple(model.pretrained_cfg["input_size"]) == (3, 32, 32)
+    metrics = train.validate(f"local-dir:{digits_run.best_dir}", "digits")
+    assert metrics["top1"] == pytest.approx(digits_run.best_value, abs=1e-9)
+
+
+def test_push_best_model_to_hub(digits_run, hub_server, fresh_cache):
+    from huggingface_hub import hf_hub_download
+
+    from train.push import push_run
+
+    url = push_run(digits_run.best_dir, "me/digits-resnet20")
+    assert "/me/digits-resnet20/commit/" in url
+    with open(hf_hub_download("me/digits-resnet20", "README.md"), encoding="utf-8") as handle:
+        card = handle.read()
+    assert f"value: {digits_run.best_value}" in card and "- digits" in card
+    assert "| top1 |" in card
+    restored = zoo.create_model("hf-hub:me/digits-resnet20", pretrained=True)
+    assert zoo.get_labels(restored) == [str(d) for d in range(10)]
+
+
+def test_failed_push_keeps_the_run_and_says_how_to_retry(tmp_path, capsys, monkeypatch):
+    from huggingface_hub import constants
+
+    from tests.conftest import free_port
+    from zoo import hub
+
+    monkeypatch.setattr(constants, "ENDPOINT", f"http://127.0.0.1:{free_port()}")
+    hub._probe_cache.clear()
+    result = train.fit(
+        TrainConfig(
+            **DIGITS,
+            epochs=1,
+            max_steps_per_epoch=3,
+            output=str(tmp_path),
+            push_to_hub="me/unreachable",
+        )
+    )
+    assert result.push_error and "HubUnreachableError" in result.push_error
+    assert (tmp_path / "best" / "model.safetensors").is_file() and (tmp_path / "last.pt").is_file()
+    assert f"python -m train.push {tmp_path / 'best'} me/unreachable" in capsys.readouterr().out
+
+
+def test_segmentation_on_digit_canvases(tmp_path):
+    result = train.fit(
+        TrainConfig(
+            model="deeplabv3plus",
+            data="digits",
+            output=str(tmp_path),
+            epochs=8,
+            batch_size=16,
+            model_kwargs={"backbone": "test_resnet", "decoder_channels": 48, "output_stride": 8},
+            opt="adamw",
+            lr=0.01,
+            weight_decay=1e-4,
+            image_size=96,
+            hflip=0.0,
+            scale=(0.9, 1.1),
+            progress=False,
+        )
+    )
+    assert result.best_metric == "mIoU"
+    assert result.best_value >= 0.80
+    last = result.history[-1]
+    assert len(last["per_class_iou"]) == 11 and last["pixel_acc"] > 0.95
+    saved = zoo.create_model(f"local-dir:{result.best_dir}")
+    assert zoo.model_task(saved.pretrained_cfg["architecture"]) == "segmentation"
+    assert zoo.get_labels(saved)[0] == "background" and len(zoo.get_palette(saved)) == 11
+
+
+def _cli(*args: str, **kwargs) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.Popen(
+        [sys.executable, "-m", "train", *args],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **kwargs,
+    )
+
+
+def test_killed_run_resumes_to_the_same_result(tmp_path):
+    flags = [
+        "--model",
+        "resnet20_cifar",
+        "--data",
+        "digits",
+        "--epochs",
+        "3",
+        "--batch-size",
+        "32",
+        "--lr",
+        "0.1",
+        "--weight-decay",
+        "5e-4",
+        "--hflip",
+        "0",
+        "--scale",
+        "0.6",
+        "1.0",
+        "--max-steps-per-epoch",
+        "12",
+        "--no-progress",
+    ]
+    reference = train.fit(
+        TrainConfig(
+            **{**DIGITS, "epochs": 3, "max_steps_per_epoch": 12}, output=str(tmp_path / "straight")
+        )
+    )
+    run = tmp_path / "killed"
+    process = _cli(*flags, "--output", str(run))
+    deadline = time.monotonic() + 300
+    while not (run / "last.pt").exists() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    process.kill()  # right after epoch 0's checkpoint, in the middle of epoch 1
+    assert process.wait() != 0, "the run finished before it could be interrupted"
+    assert load_checkpoint(run)["epoch"] < 2
+    resumed = _cli(*flags, "--output", str(run), "--resume", str(run))
+    out, err = resumed.communicate(timeout=300)
+    assert resumed.returncode == 0, err
+    assert "Resumed from" in out
+    final = load_checkpoint(run)["history"]
+    assert len(final) == 3
+    for got, want in zip(final, reference.history, strict=True):
+        assert got["train_loss"] == pytest.approx(want["train_loss"], abs=1e-6)
+        assert got["val_loss"] == pytest.approx(want["val_loss"], abs=1e-6)
+        assert got["top1"] == want["top1"]
+
+
+def test_truncated_checkpoint_is_a_clear_error(tmp_path):
+    train.fit(TrainConfig(**DIGITS, epochs=1, max_steps_per_epoch=2, output=str(tmp_path)))
+    checkpoint = tmp_path / "last.pt"
+    checkpoint.write_bytes(checkpoint.read_bytes()[:1000])
+    with pytest.raises(CheckpointError, match="truncated or corrupt"):
+        train.fit(TrainConfig(**DIGITS, epochs=2, output=str(tmp_path), resume=str(tmp_path)))
+    assert not list(tmp_path.glob(".last.pt.*"))  # no temporary files left by the writes
+
+
+def test_cli_reports_bad_data_with_the_file(tmp_path):
+    (tmp_path / "images").mkdir()
+    (tmp_path / "masks").mkdir()
+    zoo.load_image  # noqa: B018  (the zoo reads the images)
+    from PIL import Image
+
+    Image.new("RGB", (8, 8)).save(tmp_path / "images" / "a.png")
+    process = _cli(
+        "--model",
+        "fcn_tf_efficientnet_lite0",
+        "--data",
+        f"masks:{tmp_path}",
+        "--num-classes",
+        "2",
+        "--no-progress",
+    )
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 2
+    assert "data error" in err and "a.png has no mask" in err

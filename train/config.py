@@ -1,0 +1,105 @@
+"""The training run's configuration: one frozen dataclass, filled from the CLI or a notebook."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+AMP_MODES = ("no", "bf16", "fp16")
+SCHEDULES = ("cosine", "poly", "step", "none")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything a run needs; defaults follow timm's and torchvision's references.
+
+    Attributes:
+        model: Zoo/timm model name (``resnet20_cifar``, ``deeplabv3_tf_efficientnet_lite0``,
+            ``hf-hub:org/name``, ``local-dir:path``).
+        data: ``imagefolder:PATH``, ``cifar10:PATH``, ``voc:PATH``, ``masks:PATH`` or ``digits``.
+        output: Run directory (checkpoints, metrics.csv, best/).
+        num_classes: Output classes (default: the data set's).
+        pretrained: Start from the model's pretrained weights.
+        pretrained_backbone: Segmentation: start from the backbone's ImageNet weights.
+        epochs: Training epochs.
+        batch_size: Images per step per process.
+        eval_batch_size: Validation batch size (default: ``batch_size``).
+        image_size: Training crop / validation size in pixels (default: the model's cfg).
+        opt: timm optimizer name (``sgd``, ``adamw``, ...).
+        lr: Peak learning rate.
+        momentum: SGD momentum.
+        weight_decay: Weight decay (not applied to biases and norms).
+        sched: ``cosine``, ``poly`` (power 0.9), ``step`` or ``none``.
+        warmup_epochs: Linear warm-up epochs.
+        min_lr: Final learning rate.
+        label_smoothing: Cross-entropy label smoothing (classification).
+        amp: Mixed precision: ``no``, ``bf16`` or ``fp16``.
+        grad_accum: Gradient accumulation steps.
+        clip_grad: Gradient-norm clipping (None: off).
+        channels_last: Use channels-last memory format.
+        compile: ``torch.compile`` the model.
+        ema: Keep an exponential moving average of the weights (validated and exported).
+        ema_decay: EMA decay per optimizer step.
+        hflip: Horizontal-flip probability.
+        scale: Random-scale range (classification: RandomResizedCrop area; segmentation:
+            resize factor). Default (0.08, 1.0) / (0.5, 2.0).
+        color_jitter: Brightness/contrast/saturation jitter strength (0: off).
+        workers: DataLoader worker processes.
+        seed: Random seed (runs are deterministic on CPU for a given seed).
+        resume: Checkpoint to continue from (``last.pt`` or the run directory).
+        push_to_hub: ``org/name`` to push the best model to at the end.
+        max_steps_per_epoch: Cap on optimizer steps per epoch (benchmarks, smoke runs).
+        progress: Show progress bars.
+        model_kwargs: More architecture arguments, e.g. ``{"backbone": "convnext_tiny"}``
+            (CLI: ``--model-kwargs backbone=convnext_tiny output_stride=16``).
+    """
+
+    model: str
+    data: str
+    output: str = "runs/exp"
+    num_classes: int | None = None
+    pretrained: bool = False
+    pretrained_backbone: bool = False
+    epochs: int = 10
+    batch_size: int = 16
+    eval_batch_size: int | None = None
+    image_size: int | None = None
+    opt: str = "sgd"
+    lr: float = 0.01
+    momentum: float = 0.9
+    weight_decay: float = 1e-4
+    sched: str = "cosine"
+    warmup_epochs: int = 0
+    min_lr: float = 0.0
+    label_smoothing: float = 0.0
+    amp: str = "no"
+    grad_accum: int = 1
+    clip_grad: float | None = None
+    channels_last: bool = False
+    compile: bool = False
+    ema: bool = False
+    ema_decay: float = 0.999
+    hflip: float = 0.5
+    scale: tuple[float, float] | None = None
+    color_jitter: float = 0.0
+    workers: int = 0
+    seed: int = 0
+    resume: str | None = None
+    push_to_hub: str | None = None
+    max_steps_per_epoch: int | None = None
+    progress: bool = True
+    model_kwargs: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.amp not in AMP_MODES:
+            raise ValueError(f"amp must be one of {AMP_MODES}, got {self.amp!r}")
+        if self.sched not in SCHEDULES:
+            raise ValueError(f"sched must be one of {SCHEDULES}, got {self.sched!r}")
+        for name in ("epochs", "batch_size", "grad_accum"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.scale is not None:
+            object.__setattr__(self, "scale", tuple(self.scale))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}

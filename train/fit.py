@@ -1,0 +1,253 @@
+"""``fit(config)``: one training run from start (or a checkpoint) to the exported best model."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+
+from .checkpoint import CheckpointError, load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from .config import TrainConfig
+from .data import DataSplits, build_data
+from .engine import (
+    FitResult,
+    TrainStep,
+    build_loaders,
+    class_table,
+    create_model,
+    create_optimizer_and_scheduler,
+    evaluate,
+    export_best,
+    format_row,
+    image_size,
+    primary_metric,
+    seed_epoch,
+    write_csv,
+)
+
+
+@dataclass
+class Run:
+    """Everything a run holds between epochs (what ``last.pt`` saves)."""
+
+    config: TrainConfig
+    accelerator: Any
+    data: DataSplits
+    model: nn.Module  # the zoo model (unwrapped)
+    step_module: nn.Module  # TrainStep, prepared (DDP/AMP) by accelerate
+    optimizer: Any
+    scheduler: Any
+    ema: Any
+    train_loader: DataLoader
+    val_loader: DataLoader
+    task: str
+    start_epoch: int = 0
+    num_updates: int = 0
+    best: float = float("-inf")
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def output(self) -> Path:
+        return Path(self.config.output)
+
+    @property
+    def eval_model(self) -> nn.Module:
+        """The weights that are validated and exported: the EMA when enabled."""
+        return self.ema.module if self.ema is not None else self.model
+
+    def state(self, epoch: int) -> dict[str, Any]:
+        scaler = self.accelerator.scaler
+        return {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
+            "scaler": scaler.state_dict() if scaler is not None else None,
+            "ema": self.ema.state_dict() if self.ema is not None else None,
+            "epoch": epoch,
+            "num_updates": self.num_updates,
+            "best": self.best,
+            "history": self.history,
+            "rng": rng_state(),
+            "config": self.config.to_dict(),
+        }
+
+    def resume(self, path: str) -> None:
+        state = load_checkpoint(path)
+        if state["config"]["model"] != self.config.model:
+            raise CheckpointError(
+                f"{path} is a checkpoint of {state['config']['model']!r}, not {self.config.model!r}"
+            )
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        for part, saved in ((self.scheduler, "scheduler"), (self.accelerator.scaler, "scaler"),
+                            (self.ema, "ema")):  # fmt: skip
+            if part is not None and state.get(saved):
+                part.load_state_dict(state[saved])
+        self.start_epoch, self.num_updates = state["epoch"] + 1, state["num_updates"]
+        self.best, self.history = state["best"], state["history"]
+        set_rng_state(state["rng"])
+        self.accelerator.print(f"Resumed from {path} after epoch {state['epoch']}.")
+
+
+def _setup(config: TrainConfig) -> Run:
+    from accelerate import Accelerator
+    from accelerate.utils import DataLoaderConfiguration
+
+    accelerator = Accelerator(
+        mixed_precision=config.amp,
+        gradient_accumulation_steps=config.grad_accum,
+        dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True, data_seed=config.seed),
+    )
+    seed_epoch(config.seed, 0)
+    model, task = create_model(config)
+    data = build_data(config.data, task, config.seed, config.num_classes)
+    if model.num_classes != len(data.classes):
+        model.reset_classifier(len(data.classes))
+    if config.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    train_loader, val_loader = build_loaders(config, data, model)
+    steps = len(train_loader) // config.grad_accum
+    steps = min(steps, config.max_steps_per_epoch or steps)
+    optimizer, scheduler = create_optimizer_and_scheduler(config, model, max(steps, 1))
+    step_module: nn.Module = TrainStep(model, task, config.label_smoothing)
+    if config.compile:
+        step_module = torch.compile(step_module)  # type: ignore[assignment]
+    prepared = accelerator.prepare(step_module, optimizer, train_loader, val_loader)
+    ema = None
+    if config.ema:
+        from timm.utils import ModelEmaV3
+
+        ema = ModelEmaV3(model, decay=config.ema_decay)
+    return Run(config, accelerator, data, model, prepared[0], prepared[1], scheduler, ema,
+               prepared[2], prepared[3], task)  # fmt: skip
+
+
+def _progress(iterable: Any, enabled: bool, desc: str) -> Any:
+    if not enabled:
+        return iterable
+    from tqdm.auto import tqdm
+
+    return tqdm(iterable, desc=desc, leave=False, dynamic_ncols=True)
+
+
+def train_epoch(run: Run, epoch: int) -> float:
+    """One pass over the training data; returns the mean training loss (all processes)."""
+    config, accelerator = run.config, run.accelerator
+    seed_epoch(config.seed, epoch)
+    run.train_loader.set_epoch(epoch)
+    run.step_module.train()
+    loss_sum, seen, updates = torch.zeros((), device=accelerator.device), 0, 0
+    show = config.progress and accelerator.is_main_process
+    for images, targets in _progress(run.train_loader, show, f"epoch {epoch}"):
+        if config.max_steps_per_epoch and updates >= config.max_steps_per_epoch:
+            break
+        if config.channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
+        with accelerator.accumulate(run.step_module):
+            _, loss = run.step_module(images, targets)
+            accelerator.backward(loss)
+            if accelerator.sync_gradients and config.clip_grad:
+                accelerator.clip_grad_norm_(run.step_module.parameters(), config.clip_grad)
+            run.optimizer.step()
+            run.optimizer.zero_grad(set_to_none=True)
+        if accelerator.sync_gradients:
+            run.num_updates, updates = run.num_updates + 1, updates + 1
+            if run.scheduler is not None:
+                run.scheduler.step_update(num_updates=run.num_updates)
+            if run.ema is not None:
+                run.ema.update(run.model, step=run.num_updates)
+        loss_sum += loss.detach().float() * len(images)
+        seen += len(images)
+    if run.scheduler is not None:
+        run.scheduler.step(epoch + 1)
+    total = accelerator.reduce(torch.tensor(float(seen), device=accelerator.device), "sum")
+    return float(accelerator.reduce(loss_sum, "sum")) / max(float(total), 1.0)
+
+
+def _record(run: Run, epoch: int, row: dict[str, Any], writer: Any) -> None:
+    """Main process: CSV, TensorBoard, best-model export, then the checkpoint (atomic)."""
+    run.output.mkdir(parents=True, exist_ok=True)
+    write_csv(run.history, run.output / "metrics.csv")
+    if writer is not None:
+        for key, value in row.items():
+            if isinstance(value, float):
+                writer.add_scalar(key, value, epoch)
+    score = row[primary_metric(run.task)]
+    if score > run.best:
+        run.best = score
+        size = image_size(run.config, run.model)
+        export_best(run.eval_model, run.output / "best", run.data, row, size, epoch)
+    save_checkpoint(run.state(epoch), run.output / "last.pt")
+
+
+def fit(config: TrainConfig) -> FitResult:
+    """Train ``config.model`` on ``config.data``; validate every epoch; keep the best.
+
+    Writes to ``config.output``: ``last.pt`` (atomic checkpoint each epoch), ``metrics.csv``,
+    TensorBoard logs when TensorBoard is installed, and ``best/`` (``zoo.save_pretrained``
+    of the best epoch, loadable with ``zoo.create_model("local-dir:.../best")``).
+
+    Raises:
+        DataError: The data set cannot be used (the message names the file).
+        CheckpointError: ``config.resume`` is unreadable or from another model.
+    """
+    run = _setup(config)
+    if config.resume:
+        run.resume(config.resume)
+    main = run.accelerator.is_main_process
+    writer = _tensorboard(run.output) if main else None
+    for epoch in range(run.start_epoch, config.epochs):
+        started = time.perf_counter()
+        train_loss = train_epoch(run, epoch)
+        metrics = evaluate(run.eval_model, run.val_loader, run.task, len(run.data.classes),
+                           run.accelerator, config.channels_last)  # fmt: skip
+        lr = run.optimizer.param_groups[0]["lr"]
+        row = {"epoch": epoch, "train_loss": train_loss, "lr": lr,
+               "seconds": time.perf_counter() - started, **metrics}  # fmt: skip
+        run.history.append(row)
+        run.accelerator.print(format_row(epoch, row, run.task))
+        if main:
+            _record(run, epoch, row, writer)
+        run.accelerator.wait_for_everyone()
+    return _finish(run)
+
+
+def _finish(run: Run) -> FitResult:
+    metric = primary_metric(run.task)
+    if run.task == "segmentation" and run.history:
+        table = class_table(run.data.classes, run.history[-1]["per_class_iou"])
+        run.accelerator.print(f"per-class IoU (last epoch):\n{table}")
+    best = max(run.history, key=lambda r: r[metric]) if run.history else {metric: 0.0, "epoch": -1}
+    result = FitResult(run.output, run.output / "best", metric, float(best[metric]),
+                       int(best["epoch"]), run.history)  # fmt: skip
+    if run.config.push_to_hub and run.accelerator.is_main_process:
+        _push(result, run.config.push_to_hub)
+    run.accelerator.end_training()
+    return result
+
+
+def _tensorboard(output: Path) -> Any:
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        return None
+    return SummaryWriter(str(output / "tensorboard"))
+
+
+def _push(result: FitResult, repo_id: str) -> None:
+    from .push import push_run
+
+    try:
+        result.pushed_url = push_run(result.best_dir, repo_id)
+        print(f"Pushed the best model to {repo_id}: {result.pushed_url}")
+    except Exception as exc:  # the run is saved; say how to retry whatever went wrong
+        result.push_error = f"{type(exc).__name__}: {exc}"
+        print(
+            f"Push to {repo_id} failed ({result.push_error}). The run is intact in "
+            f"{result.output}; retry with: python -m train.push {result.best_dir} {repo_id}"
+        )
