@@ -64,7 +64,8 @@ def compare(
     results = []
     for name in names:
         try:
-            full_name = zoo.factory.resolve_name(name)
+            saved = name.startswith(("local-dir:", "hf-hub:"))
+            full_name = name if saved else zoo.factory.resolve_name(name)
         except zoo.ZooError as exc:
             results.append(CardResult(name=name, error=str(exc)))
             continue

@@ -44,6 +44,8 @@ def availability(name: str) -> tuple[bool, str]:
 
     Uses at most one short Hub probe (cached); never downloads.
     """
+    if name.startswith(("local-dir:", "hf-hub:")):
+        return _saved_availability(name)
     try:
         full_name = zoo.factory.resolve_name(name)
         if zoo.model_task(full_name) != "classification":
@@ -63,6 +65,25 @@ def availability(name: str) -> tuple[bool, str]:
             return True, f"local Hub cache ({where})"
         return False, "the Hugging Face Hub is unreachable and these weights are not cached"
     return True, f"download ({where})"
+
+
+def _saved_availability(name: str) -> tuple[bool, str]:
+    source, _, where = name.partition(":")
+    if source == "local-dir":
+        try:
+            config = zoo.io.read_config(where)
+        except zoo.CheckpointError as exc:
+            return False, str(exc)
+        task = config.get("task", "classification")
+        if task != "classification":
+            return False, f"{where} holds a {task} model, not a classifier"
+        return True, f"saved model in {where}"
+    repo_id = where.split("@")[0]
+    if zoo.hub_reachable():
+        return True, f"Hugging Face Hub ({repo_id})"
+    if _hub_cached(repo_id):
+        return True, f"local Hub cache ({repo_id})"
+    return False, "the Hugging Face Hub is unreachable and this repository is not cached"
 
 
 def _hub_cached(repo_id: str) -> bool:
@@ -112,7 +133,8 @@ class ModelCache:
     @staticmethod
     def _load(name: str) -> LoadedModel:
         start = time.perf_counter()
-        source = zoo.weight_source(name)
+        saved = name.startswith(("local-dir:", "hf-hub:"))
+        source = name if saved else zoo.weight_source(name)
         model = zoo.create_model(name, pretrained=True).eval()
         input_size = tuple(model.pretrained_cfg.get("input_size", (3, 224, 224)))
         with torch.inference_mode():  # warm-up so the first timed run is representative

@@ -18,7 +18,8 @@ MAX_FILE_SIZE = "20mb"
 INTRO = """# vision-zoo · compare image classifiers
 Upload a photo (or pick an example), choose up to four ImageNet classifiers and press **Compare**.
 Each card shows a model's top-5 classes, its forward-pass latency on this machine's CPU, its size
-and input resolution. Any timm or zoo classifier name can be typed into the picker.
+and input resolution. Any timm or zoo classifier name can be typed into the picker, and so can a
+model you trained or pushed: `local-dir:runs/NAME/best`, `hf-hub:org/name`.
 """
 
 

@@ -121,6 +121,11 @@ def read_config(directory: str | os.PathLike[str]) -> dict[str, Any]:
         CheckpointError: Missing or not valid JSON.
     """
     path = Path(directory) / CONFIG_NAME
+    if not path.is_file():
+        raise CheckpointError(
+            f"'{directory}' is not a saved model directory: config.json is missing "
+            "(zoo.save_pretrained writes config.json and model.safetensors)."
+        )
     try:
         return dict(json.loads(path.read_text(encoding="utf-8")))
     except (OSError, ValueError) as exc:

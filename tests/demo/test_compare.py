@@ -61,3 +61,18 @@ def test_unavailable_models_get_a_card_not_random_output(photos):
     assert results[0].name == "tf_efficientnet_lite0.in1k"
     assert not results[1].ok and "unreachable" in results[1].error and not results[1].top
     assert not results[2].ok and "Unknown model" in results[2].error
+
+
+def test_a_trained_model_directory_can_be_compared(tmp_path, photos):
+    import zoo
+
+    model = zoo.create_model("resnet20_cifar")
+    zoo.save_pretrained(model, tmp_path / "best", labels=[f"c{i}" for i in range(10)])
+    seg = zoo.create_model("fcn_tf_efficientnet_lite0", num_classes=2)
+    zoo.save_pretrained(seg, tmp_path / "seg")
+    image = zoo.load_image(photos["coffee.png"])
+    names = [f"local-dir:{tmp_path / 'best'}", f"local-dir:{tmp_path / 'seg'}", "local-dir:/nope"]
+    results = compare(image, names, ModelCache())
+    assert results[0].ok and results[0].top[0][0].startswith("c") and results[0].input_size[1] == 32
+    assert not results[1].ok and "segmentation model, not a classifier" in results[1].error
+    assert not results[2].ok and "config.json is missing" in results[2].error
