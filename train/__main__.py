@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import os
 import sys
 from dataclasses import MISSING, fields
 from typing import Any
@@ -83,6 +84,8 @@ def main(argv: list[str] | None = None) -> int:
         kind = "data error" if isinstance(exc, DataError) else "error"
         print(f"{kind}: {exc}", file=sys.stderr)
         return 2
+    if os.environ.get("RANK", "0") != "0":  # one summary line under accelerate/torchrun
+        return 3 if result.push_error else 0
     print(
         f"best {result.best_metric} {result.best_value:.4f} at epoch {result.best_epoch}; "
         f"model in {result.best_dir}"

@@ -138,7 +138,8 @@ def evaluate(
 
     Returns:
         ``{"val_loss", "top1", "top5"}`` or ``{"val_loss", "mIoU", "pixel_acc",
-        "per_class_iou"}``; accuracies and IoUs are fractions in [0, 1].
+        "per_class_iou", "confusion_matrix"}``; accuracies and IoUs are fractions in [0, 1];
+        the confusion matrix counts pixels, rows = ground truth, columns = prediction.
     """
     model.eval()
     device = next(model.parameters()).device
@@ -222,6 +223,17 @@ def write_csv(history: list[dict[str, Any]], path: Path) -> None:
     writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore")
     writer.writeheader()
     writer.writerows(history)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(buffer.getvalue(), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def write_confusion_matrix(matrix: list[list[int]], classes: list[str], path: Path) -> None:
+    """The latest validation confusion matrix as CSV (rows: ground truth, columns: prediction)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["true \\ predicted", *classes])
+    writer.writerows([name, *row] for name, row in zip(classes, matrix, strict=True))
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(buffer.getvalue(), encoding="utf-8")
     os.replace(tmp, path)

@@ -27,6 +27,7 @@ from .engine import (
     image_size,
     primary_metric,
     seed_epoch,
+    write_confusion_matrix,
     write_csv,
 )
 
@@ -96,8 +97,13 @@ class Run:
 
 def _setup(config: TrainConfig) -> Run:
     from accelerate import Accelerator
+    from accelerate.state import AcceleratorState
     from accelerate.utils import DataLoaderConfiguration
 
+    # A notebook may call fit() again with other precision/accumulation settings; accelerate
+    # keeps them in a process-wide singleton, so start from a clean one (the distributed set-up,
+    # PartialState, is kept).
+    AcceleratorState._reset_state()
     accelerator = Accelerator(
         mixed_precision=config.amp,
         gradient_accumulation_steps=config.grad_accum,
@@ -177,6 +183,9 @@ def _record(run: Run, epoch: int, row: dict[str, Any], writer: Any) -> None:
         for key, value in row.items():
             if isinstance(value, float):
                 writer.add_scalar(key, value, epoch)
+    if "confusion_matrix" in row:
+        write_confusion_matrix(row["confusion_matrix"], run.data.classes,
+                               run.output / "confusion_matrix.csv")  # fmt: skip
     score = row[primary_metric(run.task)]
     if score > run.best:
         run.best = score

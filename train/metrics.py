@@ -61,4 +61,5 @@ class SegmentationMetrics:
             "mIoU": float(iou.nanmean()),
             "pixel_acc": float(true_positive.sum() / matrix.sum().clamp(min=1)),
             "per_class_iou": iou.tolist(),
+            "confusion_matrix": matrix.long().tolist(),
         }

@@ -82,20 +82,19 @@ def save_pretrained(
     Returns:
         The directory path.
     """
-    from timm.models import save_for_hf
+    from safetensors.torch import save_file
+    from timm.models._hub import save_config_for_hf
 
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     config = {**model_config(model, labels), **(extra_config or {})}
     staging = Path(tempfile.mkdtemp(prefix=".saving-", dir=directory.parent))
     try:
-        save_for_hf(
-            model,
-            str(staging),
-            model_config=config,
-            model_args=_export_args(model),
-            safe_serialization=True,
-        )
+        # contiguous(): channels_last weights are strided, which safetensors refuses
+        tensors = {k: v.contiguous() for k, v in model.state_dict().items()}
+        save_file(tensors, str(staging / WEIGHTS_NAME), metadata={"format": "pt"})
+        save_config_for_hf(model, str(staging / CONFIG_NAME), model_config=config,
+                           model_args=_export_args(model))  # fmt: skip
         for item in sorted(staging.iterdir()):
             os.replace(item, directory / item.name)
     finally:

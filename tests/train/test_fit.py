@@ -216,3 +216,53 @@ def test_cli_reports_bad_data_with_the_file(tmp_path):
     _, err = process.communicate(timeout=120)
     assert process.returncode == 2
     assert "data error" in err and "a.png has no mask" in err
+
+
+def test_ema_bf16_accumulation_and_channels_last_run(tmp_path):
+    """The optional engine paths run end to end on CPU (GPU-only speed-ups are benchmarked)."""
+    result = train.fit(
+        TrainConfig(
+            model="deeplabv3plus",
+            data="digits",
+            output=str(tmp_path),
+            epochs=1,
+            batch_size=8,
+            model_kwargs={"backbone": "test_resnet", "decoder_channels": 16},
+            image_size=64,
+            max_steps_per_epoch=3,
+            grad_accum=2,
+            amp="bf16",
+            ema=True,
+            ema_decay=0.9,
+            channels_last=True,
+            clip_grad=1.0,
+            sched="poly",
+            warmup_epochs=0,
+            progress=False,
+        )
+    )
+    state = load_checkpoint(tmp_path)
+    assert state["num_updates"] == 3 and state["ema"] is not None
+    with open(tmp_path / "confusion_matrix.csv") as handle:
+        rows = list(csv.reader(handle))
+    assert rows[0][1:] == ["background"] + [str(d) for d in range(10)] and len(rows) == 12
+    assert sum(int(v) for row in rows[1:] for v in row[1:]) == 200 * 64 * 64  # every val pixel
+    assert 0.0 <= result.best_value <= 1.0
+
+
+def test_two_process_ddp_metrics_match_a_single_process(tmp_path):
+    """accelerate launch with 2 CPU processes (gloo): the validation set (359 images) splits
+    unevenly, and the gathered metrics must equal a single-process evaluation."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    command = [sys.executable, "-m", "accelerate.commands.launch", "--cpu", "--num_processes",
+               "2", "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+               "-m", "train", "--model", "resnet20_cifar", "--data", "digits", "--epochs", "1",
+               "--batch-size", "32", "--lr", "0.1", "--hflip", "0", "--max-steps-per-epoch", "8",
+               "--output", str(tmp_path), "--no-progress"]  # fmt: skip
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.count("best top1") == 1
+    reported = load_checkpoint(tmp_path)["history"][0]
+    single = train.validate(f"local-dir:{tmp_path / 'best'}", "digits")
+    assert reported["top1"] == pytest.approx(single["top1"], abs=1e-9)
+    assert reported["val_loss"] == pytest.approx(single["val_loss"], rel=1e-5)
