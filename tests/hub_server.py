@@ -101,6 +101,17 @@ class Handler(BaseHTTPRequestHandler):
             self._error(404, "RepoNotFound", f"Repository {repo_id} not found")
         return repo
 
+    def _snapshot(self, repo_id: str, revision: str) -> tuple[Repo, str] | None:
+        """The repo and the commit ``revision`` names, or None after sending the 404."""
+        repo = self._repo(repo_id)
+        if repo is None:
+            return None
+        sha = repo.resolve(revision)
+        if sha is None:
+            self._error(404, "RevisionNotFound", f"Invalid rev id: {revision}")
+            return None
+        return repo, sha
+
     def _base(self) -> str:
         return f"http://{self.headers.get('Host')}"
 
@@ -160,12 +171,10 @@ class Handler(BaseHTTPRequestHandler):
         self._json(200, {"url": url, "name": repo_id, "id": repo_id})
 
     def _revision(self, repo_id: str, revision: str) -> None:
-        repo = self._repo(repo_id)
-        if repo is None:
+        found = self._snapshot(repo_id, revision)
+        if found is None:
             return
-        sha = repo.resolve(revision)
-        if sha is None:
-            return self._error(404, "RevisionNotFound", f"Invalid rev id: {revision}")
+        repo, sha = found
         files = repo.commits[sha]
         self._json(
             200,
@@ -179,12 +188,10 @@ class Handler(BaseHTTPRequestHandler):
         )
 
     def _tree(self, repo_id: str, revision: str, query: dict) -> None:
-        repo = self._repo(repo_id)
-        if repo is None:
+        found = self._snapshot(repo_id, revision)
+        if found is None:
             return
-        sha = repo.resolve(revision)
-        if sha is None:
-            return self._error(404, "RevisionNotFound", f"Invalid rev id: {revision}")
+        repo, sha = found
         entries = [
             {"type": "file", "path": p, "size": len(d), "oid": hashlib.sha1(d).hexdigest()}
             for p, d in sorted(repo.commits[sha].items())
@@ -192,12 +199,10 @@ class Handler(BaseHTTPRequestHandler):
         self._json(200, entries)
 
     def _resolve(self, repo_id: str, revision: str, path: str) -> None:
-        repo = self._repo(repo_id)
-        if repo is None:
+        found = self._snapshot(repo_id, revision)
+        if found is None:
             return
-        sha = repo.resolve(revision)
-        if sha is None:
-            return self._error(404, "RevisionNotFound", f"Invalid rev id: {revision}")
+        repo, sha = found
         data = repo.commits[sha].get(path)
         headers = {"X-Repo-Commit": sha}
         if data is None:
