@@ -52,3 +52,17 @@ def test_unusual_modes_are_handled(client, tmp_path):
 def test_too_many_models(client, photos):
     with pytest.raises(AppError, match="at most 4"):
         _compare(client, photos["coffee.png"], [*TWO, "a", "b", "c"])
+
+
+def test_image_with_too_many_pixels_is_refused_before_decoding(client, tmp_path):
+    path = tmp_path / "huge.png"
+    Image.new("L", (8000, 7000)).save(path)  # 56 megapixels, a small file
+    with pytest.raises(AppError, match=r"56\.0 megapixels; the limit is 50"):
+        _compare(client, path, ["tf_efficientnet_lite0.in1k"])
+
+
+def test_upload_over_the_size_limit_is_refused(client, tmp_path):
+    path = tmp_path / "big.png"
+    path.write_bytes(b"\x89PNG" + bytes(21 * 1024 * 1024))
+    with pytest.raises(ValueError, match="exceeds the maximum file size"):
+        _compare(client, path, ["tf_efficientnet_lite0.in1k"])
