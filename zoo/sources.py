@@ -60,12 +60,12 @@ class InstalledWeights:
         """Whether the package and its weight file are installed."""
         return self.path() is not None
 
-    def load_into(self, model: nn.Module) -> None:
-        """Load the weights into ``model`` with ``strict=True``.
+    def state_dict(self, template: nn.Module) -> dict[str, Tensor]:
+        """The weights in ``template``'s key layout (``template`` may live on the meta device).
 
         Raises:
             CheckpointError: The package is missing, or its file is unreadable or does not
-                match the model.
+                convert to the template's layout.
         """
         path = self.path()
         if path is None:
@@ -74,12 +74,10 @@ class InstalledWeights:
             )
         try:
             state_dict = torch.load(path, map_location="cpu", weights_only=True)
-            if self.converter is not None:
-                state_dict = self.converter(state_dict, model)
-            model.load_state_dict(state_dict, strict=True)
-        except (RuntimeError, KeyError, OSError, EOFError) as exc:
+            return self.converter(state_dict, template) if self.converter else state_dict
+        except (RuntimeError, KeyError, IndexError, OSError, EOFError) as exc:
             raise CheckpointError(
-                f"Installed weights for '{self.name}' at {path} could not be loaded: {exc}"
+                f"Installed weights for '{self.name}' at {path} could not be read: {exc}"
             ) from exc
 
 

