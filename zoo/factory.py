@@ -153,7 +153,8 @@ def _from_state_dict(full_name: str, state_dict: dict[str, torch.Tensor], kwargs
                                   **kwargs)  # fmt: skip
     except RuntimeError as exc:
         raise CheckpointError(f"Weights do not fit '{full_name}': {exc}") from exc
-    model.pretrained_cfg.pop("state_dict", None)  # do not keep a second copy of the weights
+    cfg: dict[str, Any] = model.pretrained_cfg  # type: ignore[assignment]
+    cfg.pop("state_dict", None)  # do not keep a second copy of the weights
     return model
 
 

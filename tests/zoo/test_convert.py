@@ -57,7 +57,7 @@ def test_installed_weights_load_strictly(variant):
 
 def test_wrong_architecture_is_a_clear_error():
     lite0_file = str(zoo.installed_weights("tf_efficientnet_lite0.in1k").path())
-    with pytest.raises(zoo.CheckpointError, match="do not fit 'tf_efficientnet_lite1.in1k'"):
+    with pytest.raises(zoo.CheckpointError, match=r"do not fit 'tf_efficientnet_lite1\.in1k'"):
         zoo.create_model("tf_efficientnet_lite1", pretrained=True,
                          pretrained_cfg_overlay={"file": lite0_file})  # fmt: skip
 
