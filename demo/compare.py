@@ -11,6 +11,7 @@ import torch
 from PIL import Image
 
 import zoo
+from zoo.inference import top_labels
 
 from .models import LoadedModel, ModelCache, availability
 
@@ -41,12 +42,9 @@ def run_model(loaded: LoadedModel, image: Image.Image) -> CardResult:
     start = time.perf_counter()
     logits = loaded.model(batch)  # (1, K)
     latency_ms = (time.perf_counter() - start) * 1000.0
-    probs = logits.float().softmax(dim=-1)[0]
-    labels = zoo.get_labels(loaded.model)
-    values, indices = probs.topk(min(TOP_K, probs.numel()))
     return CardResult(
         name=loaded.name,
-        top=[(labels[i], float(v)) for v, i in zip(values.tolist(), indices.tolist(), strict=True)],
+        top=top_labels(logits[0], zoo.get_labels(loaded.model), TOP_K),
         latency_ms=latency_ms,
         params=loaded.params,
         input_size=loaded.input_size,

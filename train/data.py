@@ -171,10 +171,6 @@ def digits(task: str, seed: int = 0) -> DataSplits:
 
 
 # -- classification folders -----------------------------------------------------------------
-def _load_rgb(path: str) -> Image.Image:
-    return zoo.load_image(path)
-
-
 def image_folder(root: Path, seed: int = 0) -> DataSplits:
     """``root/train/<class>/*.jpg`` + ``root/val/<class>/*.jpg``, or one ``root/<class>/``
     tree split 90/10."""
@@ -182,7 +178,7 @@ def image_folder(root: Path, seed: int = 0) -> DataSplits:
 
     def open_folder(path: Path) -> ImageFolder:
         try:
-            return ImageFolder(str(path), loader=_load_rgb)
+            return ImageFolder(str(path), loader=zoo.load_image)
         except (FileNotFoundError, RuntimeError) as exc:
             raise DataError(f"imagefolder: {path}: {exc}") from exc
 
@@ -270,7 +266,10 @@ class MaskFolder(Dataset):
         palette: list[tuple[int, int, int]] | None,
     ) -> None:
         self.pairs, self.num_classes = list(pairs), num_classes
-        self.palette = {tuple(c): i for i, c in enumerate(palette)} if palette else None
+        # colour packed as 0xRRGGBB -> class index
+        self.palette = (
+            {r << 16 | g << 8 | b: i for i, (r, g, b) in enumerate(palette)} if palette else None
+        )
 
     def __len__(self) -> int:
         return len(self.pairs)
@@ -291,9 +290,8 @@ class MaskFolder(Dataset):
         if raw.mode in ("RGB", "RGBA") and self.palette is not None:
             rgb = np.asarray(raw.convert("RGB"), dtype=np.int64)  # (H, W, 3)
             keys = rgb[..., 0] << 16 | rgb[..., 1] << 8 | rgb[..., 2]
-            lookup = {r << 16 | g << 8 | b: i for (r, g, b), i in self.palette.items()}
             mask = np.full(keys.shape, -1, np.int64)
-            for key, index in lookup.items():
+            for key, index in self.palette.items():
                 mask[keys == key] = index
             if (mask < 0).any():
                 bad = np.unique(rgb[mask < 0].reshape(-1, 3), axis=0)[:3].tolist()

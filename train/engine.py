@@ -9,6 +9,7 @@ import math
 import os
 import random
 import shutil
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
+from timm.models import parse_model_name
 from torch import Tensor, nn
 from torch.utils.data import DataLoader
 
@@ -82,7 +84,7 @@ def seed_epoch(seed: int, epoch: int) -> None:
 # -- building blocks --------------------------------------------------------------------------
 def create_model(config: TrainConfig, num_classes: int | None = None) -> tuple[nn.Module, str]:
     """The model to train and its task; a new classifier when ``num_classes`` differs."""
-    source, _ = zoo.factory._parse(config.model)
+    source, _ = parse_model_name(config.model)
     kwargs: dict[str, Any] = dict(config.model_kwargs)
     if source is None and zoo.model_task(config.model) == "segmentation":
         kwargs["pretrained_backbone"] = config.pretrained_backbone and not config.pretrained
@@ -153,7 +155,7 @@ def evaluate(
         images, targets = images.to(device), targets.to(device)
         if channels_last:
             images = images.contiguous(memory_format=torch.channels_last)
-        context = accelerator.autocast() if accelerator is not None else _nullcontext()
+        context = accelerator.autocast() if accelerator is not None else nullcontext()
         with context:
             logits = model(images)
         ignore = IGNORE_INDEX if task == "segmentation" else -100
@@ -166,14 +168,6 @@ def evaluate(
         loss_sum += loss.double()
         count += int((targets != ignore).sum()) if task == "segmentation" else len(targets)
     return {"val_loss": float(loss_sum) / max(count, 1), **metrics.compute()}
-
-
-class _nullcontext:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None
 
 
 def create_optimizer_and_scheduler(

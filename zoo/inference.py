@@ -45,7 +45,11 @@ def classify(model: nn.Module, image: ImageSource, top_k: int = 5) -> list[tuple
     pil = load_image(image)
     device = next(model.parameters()).device
     batch = eval_transform(model)(pil).unsqueeze(0).to(device)  # (1, 3, H, W)
-    probs = model(batch).float().softmax(dim=-1)[0]  # (K,)
-    labels = get_labels(model)
+    return top_labels(model(batch)[0], get_labels(model), top_k)
+
+
+def top_labels(logits: torch.Tensor, labels: list[str], top_k: int = 5) -> list[tuple[str, float]]:
+    """``(K,)`` logits → the ``top_k`` ``(label, softmax probability)`` pairs, most likely first."""
+    probs = logits.float().softmax(dim=-1)
     values, indices = probs.topk(min(top_k, probs.numel()))
     return [(labels[i], float(v)) for v, i in zip(values.tolist(), indices.tolist(), strict=True)]

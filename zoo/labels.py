@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import Any
 
@@ -44,13 +45,20 @@ def get_labels(model_or_cfg: nn.Module | Mapping[str, Any] | Any) -> list[str]:
         labels = [str(descriptions.get(n, n)) for n in names]
         if not num_classes or len(labels) == num_classes:
             return labels
-    from timm.data import ImageNetInfo, infer_imagenet_subset
+    from timm.data import infer_imagenet_subset
 
     subset = infer_imagenet_subset(cfg) if cfg.get("num_classes") == num_classes else None
     if subset:
-        info = ImageNetInfo(subset)
-        return list(info.label_descriptions())
+        return list(_imagenet_descriptions(subset))
     return [f"class_{i}" for i in range(num_classes)]
+
+
+@functools.lru_cache(maxsize=4)
+def _imagenet_descriptions(subset: str) -> tuple[str, ...]:
+    """timm's ImageNet class descriptions (parsed from its package files once per subset)."""
+    from timm.data import ImageNetInfo
+
+    return tuple(ImageNetInfo(subset).label_descriptions())
 
 
 def id2label(labels: list[str]) -> dict[str, str]:
