@@ -26,12 +26,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from train import TrainConfig, build_data, build_loaders, create_model
 from train.__main__ import _key_value
 from train.data import IGNORE_INDEX
-from train.fit import _setup, train_epoch
+from train.fit import prepare_run, train_epoch
 
 
 def ours(config: TrainConfig) -> float:
     """Images per second of train.fit's epoch loop (accelerate, timm optimizer/schedule)."""
-    run = _setup(config)
+    run = prepare_run(config)
     train_epoch(run, 0)  # warm-up: allocator, first batches, compile
     start = time.perf_counter()
     train_epoch(run, 1)

@@ -72,9 +72,7 @@ def example_photos(directory: str | Path | None = None) -> list[Path]:
             except (ImportError, OSError, AttributeError):
                 continue
             tmp = path.with_suffix(".tmp" + path.suffix)
-            Image.fromarray(pixels).save(tmp, quality=92) if name.endswith(
-                ".jpg"
-            ) else Image.fromarray(pixels).save(tmp)
+            Image.fromarray(pixels).save(tmp, quality=92)  # quality applies to JPEG only
             tmp.replace(path)
         paths.append(path)
     return paths

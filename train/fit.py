@@ -95,7 +95,8 @@ class Run:
         self.accelerator.print(f"Resumed from {path} after epoch {state['epoch']}.")
 
 
-def _setup(config: TrainConfig) -> Run:
+def prepare_run(config: TrainConfig) -> Run:
+    """Build the run (accelerator, data, model, optimizer, schedule, EMA) before its first epoch."""
     from accelerate import Accelerator
     from accelerate.state import AcceleratorState
     from accelerate.utils import DataLoaderConfiguration
@@ -205,7 +206,7 @@ def fit(config: TrainConfig) -> FitResult:
         DataError: The data set cannot be used (the message names the file).
         CheckpointError: ``config.resume`` is unreadable or from another model.
     """
-    run = _setup(config)
+    run = prepare_run(config)
     if config.resume:
         run.resume(config.resume)
     main = run.accelerator.is_main_process
