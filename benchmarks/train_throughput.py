@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from train import TrainConfig, build_data, build_loaders, create_model
 from train.__main__ import _key_value
 from train.data import IGNORE_INDEX
-from train.fit import prepare_run, train_epoch
+from train.loop import prepare_run, train_epoch
 
 
 def ours(config: TrainConfig) -> float:

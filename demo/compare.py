@@ -11,9 +11,8 @@ import torch
 from PIL import Image
 
 import zoo
-from zoo.inference import top_labels
 
-from .models import LoadedModel, ModelCache, availability
+from .models import LoadedModel, ModelCache, describe
 
 TOP_K = 5
 
@@ -37,14 +36,13 @@ class CardResult:
 
 @torch.inference_mode()
 def run_model(loaded: LoadedModel, image: Image.Image) -> CardResult:
-    """Classify ``image`` (RGB) with one loaded model; time the forward pass only (ms)."""
-    batch = zoo.eval_transform(loaded.model)(image).unsqueeze(0)  # (1, 3, H, W)
+    """Classify ``image`` (RGB) with one loaded model; time preprocessing + forward pass (ms)."""
     start = time.perf_counter()
-    logits = loaded.model(batch)  # (1, K)
+    top = zoo.classify(loaded.model, image, top_k=TOP_K)
     latency_ms = (time.perf_counter() - start) * 1000.0
     return CardResult(
         name=loaded.name,
-        top=top_labels(logits[0], zoo.get_labels(loaded.model), TOP_K),
+        top=top,
         latency_ms=latency_ms,
         params=loaded.params,
         input_size=loaded.input_size,
@@ -61,21 +59,14 @@ def compare(
     """Run every model in ``names`` on ``image``; a model that cannot load gets an error card."""
     results = []
     for name in names:
-        try:
-            saved = name.startswith(("local-dir:", "hf-hub:"))
-            full_name = name if saved else zoo.factory.resolve_name(name)
-        except zoo.ZooError as exc:
-            results.append(CardResult(name=name, error=str(exc)))
+        info = describe(name)
+        if isinstance(info, str):
+            results.append(CardResult(name=name, error=f"Unavailable: {info}."))
             continue
-        if not cache.is_loaded(full_name):
-            ok, reason = availability(full_name)
-            if not ok:
-                results.append(CardResult(name=full_name, error=f"Unavailable: {reason}."))
-                continue
         try:
-            loaded = cache.get(full_name, on_load)
+            loaded = cache.get(info, on_load)
         except zoo.ZooError as exc:
-            results.append(CardResult(name=full_name, error=str(exc)))
+            results.append(CardResult(name=info.name, error=str(exc)))
             continue
         results.append(run_model(loaded, image))
     return results

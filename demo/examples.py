@@ -5,9 +5,14 @@ from __future__ import annotations
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image
+
+import zoo
+
+_FORMATS = {".png": "PNG", ".jpg": "JPEG"}
 
 
 def _skimage(name: str) -> Callable[[], np.ndarray]:
@@ -32,7 +37,8 @@ def _matplotlib(name: str) -> Callable[[], np.ndarray]:
     def load() -> np.ndarray:
         from matplotlib.cbook import get_sample_data
 
-        with get_sample_data(name, asfileobj=True) as handle:
+        handle: Any = get_sample_data(name, asfileobj=True)  # a file object when asfileobj
+        with handle:
             return np.asarray(Image.open(handle).convert("RGB"))
 
     return load
@@ -71,8 +77,7 @@ def example_photos(directory: str | Path | None = None) -> list[Path]:
                 pixels = load()
             except (ImportError, OSError, AttributeError):
                 continue
-            tmp = path.with_suffix(".tmp" + path.suffix)
-            Image.fromarray(pixels).save(tmp, quality=92)  # quality applies to JPEG only
-            tmp.replace(path)
+            with zoo.atomic_write(path) as file:  # quality applies to JPEG only
+                Image.fromarray(pixels).save(file, format=_FORMATS[path.suffix], quality=92)
         paths.append(path)
     return paths

@@ -39,60 +39,25 @@ class LoadedModel:
     load_seconds: float
 
 
-def availability(name: str) -> tuple[bool, str]:
-    """Whether pretrained weights for ``name`` can be loaded here, and where from / why not.
-
-    Uses at most one short Hub probe (cached); never downloads.
-    """
-    if name.startswith(("local-dir:", "hf-hub:")):
-        return _saved_availability(name)
+def describe(name: str) -> zoo.ModelInfo | str:
+    """What the cards need about ``name`` (one :func:`zoo.model_info` call, at most one short
+    Hub probe, never a download), or why it cannot be shown: a non-classifier, no weights here,
+    an unknown or malformed name."""
     try:
-        full_name = zoo.factory.resolve_name(name)
-        if zoo.model_task(full_name) != "classification":
-            return False, f"{full_name} is a {zoo.model_task(full_name)} model, not a classifier"
-        source = zoo.weight_source(full_name)
+        info = zoo.model_info(name, check_availability=True)
     except zoo.ZooError as exc:
-        return False, str(exc)
-    kind, _, where = source.partition(":")
-    if kind == "installed":
-        return True, f"installed weights ({where})"
-    if kind == "none":
-        return False, "no pretrained weights exist for this name"
-    if kind == "hub":
-        if zoo.hub_reachable():
-            return True, f"Hugging Face Hub ({where})"
-        if _hub_cached(where):
-            return True, f"local Hub cache ({where})"
-        return False, "the Hugging Face Hub is unreachable and these weights are not cached"
-    return True, f"download ({where})"
+        return str(exc)
+    if info.task != "classification":
+        return f"{info.name} is a {info.task} model, not a classifier"
+    if not info.available:
+        return info.availability
+    return info
 
 
-def _saved_availability(name: str) -> tuple[bool, str]:
-    source, _, where = name.partition(":")
-    if source == "local-dir":
-        try:
-            config = zoo.io.read_config(where)
-        except zoo.CheckpointError as exc:
-            return False, str(exc)
-        task = config.get("task", "classification")
-        if task != "classification":
-            return False, f"{where} holds a {task} model, not a classifier"
-        return True, f"saved model in {where}"
-    repo_id = where.split("@")[0]
-    if zoo.hub_reachable():
-        return True, f"Hugging Face Hub ({repo_id})"
-    if _hub_cached(repo_id):
-        return True, f"local Hub cache ({repo_id})"
-    return False, "the Hugging Face Hub is unreachable and this repository is not cached"
-
-
-def _hub_cached(repo_id: str) -> bool:
-    from huggingface_hub import try_to_load_from_cache
-
-    for filename in ("model.safetensors", "pytorch_model.bin"):
-        if isinstance(try_to_load_from_cache(repo_id, filename), str):
-            return True
-    return False
+def availability(name: str) -> tuple[bool, str]:
+    """Whether pretrained weights for ``name`` can be loaded here, and where from / why not."""
+    info = describe(name)
+    return (False, info) if isinstance(info, str) else (True, info.availability)
 
 
 class ModelCache:
@@ -107,12 +72,13 @@ class ModelCache:
     def is_loaded(self, name: str) -> bool:
         return name in self._models
 
-    def get(self, name: str, on_load: Callable[[str], None] | None = None) -> LoadedModel:
-        """The loaded model ``name``; loads it on first use (calling ``on_load(name)`` first).
+    def get(self, info: zoo.ModelInfo, on_load: Callable[[str], None] | None = None) -> LoadedModel:
+        """The loaded model ``info.name``; loads it on first use (calling ``on_load`` first).
 
         Raises:
-            zoo.ZooError: The model is unknown or its weights cannot be loaded.
+            zoo.ZooError: The weights cannot be loaded.
         """
+        name = info.name
         with self._lock:
             if name in self._models:
                 self._models.move_to_end(name)
@@ -123,7 +89,7 @@ class ModelCache:
                 return self._models[name]
             if on_load is not None:
                 on_load(name)
-            loaded = self._load(name)
+            loaded = self._load(info)
         with self._lock:
             self._models[name] = loaded
             while len(self._models) > self.capacity:
@@ -131,19 +97,16 @@ class ModelCache:
         return loaded
 
     @staticmethod
-    def _load(name: str) -> LoadedModel:
+    def _load(info: zoo.ModelInfo) -> LoadedModel:
         start = time.perf_counter()
-        saved = name.startswith(("local-dir:", "hf-hub:"))
-        source = name if saved else zoo.weight_source(name)
-        model = zoo.create_model(name, pretrained=True).eval()
-        input_size = tuple(model.pretrained_cfg.get("input_size", (3, 224, 224)))
+        model = zoo.create_model(info.name, pretrained=True).eval()
         with torch.inference_mode():  # warm-up so the first timed run is representative
-            model(torch.zeros(1, *input_size))
+            model(torch.zeros(1, *info.input_size))
         return LoadedModel(
-            name=name,
+            name=info.name,
             model=model,
-            params=sum(p.numel() for p in model.parameters()),
-            input_size=input_size,  # type: ignore[arg-type]
-            weight_source=source,
+            params=info.params,
+            input_size=info.input_size,
+            weight_source=info.weight_source,
             load_seconds=time.perf_counter() - start,
         )

@@ -17,9 +17,10 @@ MAX_FILE_SIZE = "20mb"
 
 INTRO = """# vision-zoo · compare image classifiers
 Upload a photo (or pick an example), choose up to four ImageNet classifiers and press **Compare**.
-Each card shows a model's top-5 classes, its forward-pass latency on this machine's CPU, its size
-and input resolution. Any timm or zoo classifier name can be typed into the picker, and so can a
-model you trained or pushed: `local-dir:runs/NAME/best`, `hf-hub:org/name`.
+Each card shows a model's top-5 classes, its latency per image (preprocessing + forward pass) on
+this machine's CPU, its size and input resolution. Any timm or zoo classifier name can be typed
+into the picker, and so can a model you trained or pushed: `local-dir:runs/NAME/best`,
+`hf-hub:org/name`.
 """
 
 
@@ -50,7 +51,7 @@ def _card_updates(result: CardResult | None) -> list[Any]:
         ]
     height, width = (result.input_size or (3, 0, 0))[1:]
     head = (
-        f"### {result.name}\n**{result.latency_ms:.1f} ms** forward pass · "
+        f"### {result.name}\n**{result.latency_ms:.1f} ms** per image · "
         f"{(result.params or 0) / 1e6:.2f} M params · input {width}×{height}  \n"
         f"weights: {result.weight_source}"
     )

@@ -1,12 +1,15 @@
 """Fine-tuning zoo models: ``python -m train ...`` or ``train.fit(TrainConfig(...))``.
 
-Imports zoo; never demo. Runs from a checkout (not installed with the library).
+Imports zoo (its public API only); never demo. Runs from a checkout (not installed with the
+library). Modules: :mod:`train.config` (the run's settings), :mod:`train.data` (data sets),
+:mod:`train.build` (model, loaders, optimizer), :mod:`train.loop` (the loop),
+:mod:`train.outputs` (checkpoints, metrics files, best model, push).
 """
 
+from .build import build_loaders, create_model
 from .config import TrainConfig
 from .data import DataError, DataSplits, build_data
-from .engine import FitResult, build_loaders, create_model, evaluate
-from .fit import fit
+from .loop import FitResult, evaluate, fit, prepare_run
 
 __all__ = [
     "DataError",
@@ -18,6 +21,7 @@ __all__ = [
     "create_model",
     "evaluate",
     "fit",
+    "prepare_run",
     "validate",
 ]
 

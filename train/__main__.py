@@ -13,9 +13,10 @@ import sys
 from dataclasses import MISSING, fields
 from typing import Any
 
-from .checkpoint import CheckpointError
+import zoo
+
 from .config import AMP_MODES, SCHEDULES, TrainConfig
-from .data import DataError
+from .data import AUGMENT_DEFAULTS, DataError
 
 HELP = {
     "model": "zoo/timm model name, hf-hub:org/name or local-dir:path",
@@ -24,12 +25,14 @@ HELP = {
     "sched": f"learning-rate schedule: {', '.join(SCHEDULES)}",
     "resume": "checkpoint (last.pt) or run directory to continue",
     "push_to_hub": "org/name to push the best model to",
-    "scale": "random scale range: LOW HIGH",
+    "scale": "random scale range LOW HIGH (default: per data format, see below)",
+    "hflip": "horizontal-flip probability (default: per data format, see below)",
     "model_kwargs": "architecture arguments: key=value ...",
 }
 # Options whose default is None, with the type of their value.
 OPTIONAL_TYPES: dict[str, type] = {
     "num_classes": int,
+    "hflip": float,
     "eval_batch_size": int,
     "image_size": int,
     "clip_grad": float,
@@ -49,12 +52,19 @@ def _key_value(text: str) -> tuple[str, Any]:
         return key, value  # a bare string such as backbone=convnext_tiny
 
 
+def _augment_table() -> str:
+    rows = [f"  {kind:<12} {task:<15} hflip {a.hflip:<4} scale {a.scale[0]}–{a.scale[1]}"
+            for (kind, task), a in AUGMENT_DEFAULTS.items()]  # fmt: skip
+    return "augmentation defaults per data format:\n" + "\n".join(rows)
+
+
 def parser() -> argparse.ArgumentParser:
     """One option per :class:`TrainConfig` field (``--batch-size``, ``--amp bf16``, ...)."""
     p = argparse.ArgumentParser(
         prog="python -m train",
         description=__doc__,
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        epilog=_augment_table(),
+        formatter_class=Formatter,
     )
     for f in fields(TrainConfig):
         flag, help_ = "--" + f.name.replace("_", "-"), HELP.get(f.name)
@@ -72,15 +82,19 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+class Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Defaults in the option help; the description and epilog keep their line breaks."""
+
+
 def main(argv: list[str] | None = None) -> int:
     args = vars(parser().parse_args(argv))
     args["model_kwargs"] = dict(args["model_kwargs"])
     try:
         config = TrainConfig(**args)
-        from .fit import fit
+        from .loop import fit
 
         result = fit(config)
-    except (ValueError, CheckpointError) as exc:  # DataError, config and zoo errors
+    except zoo.ZooError as exc:  # data, configuration, model, weights and checkpoint errors
         kind = "data error" if isinstance(exc, DataError) else "error"
         print(f"{kind}: {exc}", file=sys.stderr)
         return 2

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+import zoo
+
 AMP_MODES = ("no", "bf16", "fp16")
 SCHEDULES = ("cosine", "poly", "step", "none")
 
@@ -40,9 +42,11 @@ class TrainConfig:
         compile: ``torch.compile`` the model.
         ema: Keep an exponential moving average of the weights (validated and exported).
         ema_decay: EMA decay per optimizer step.
-        hflip: Horizontal-flip probability.
+        hflip: Horizontal-flip probability (default: the data format's, see
+            :data:`train.data.AUGMENT_DEFAULTS`; 0 for digits, whose orientation matters).
         scale: Random-scale range (classification: RandomResizedCrop area; segmentation:
-            resize factor). Default (0.08, 1.0) / (0.5, 2.0).
+            resize factor). Default: the data format's, e.g. (0.08, 1.0) for image folders,
+            (0.6, 1.0) for tiny images (digits, CIFAR-10), (0.5, 2.0) for segmentation.
         color_jitter: Brightness/contrast/saturation jitter strength (0: off).
         workers: DataLoader worker processes.
         seed: Random seed (runs are deterministic on CPU for a given seed).
@@ -79,7 +83,7 @@ class TrainConfig:
     compile: bool = False
     ema: bool = False
     ema_decay: float = 0.999
-    hflip: float = 0.5
+    hflip: float | None = None
     scale: tuple[float, float] | None = None
     color_jitter: float = 0.0
     workers: int = 0
@@ -91,15 +95,27 @@ class TrainConfig:
     model_kwargs: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        """Raises zoo.ConfigError for a value no run can use."""
         if self.amp not in AMP_MODES:
-            raise ValueError(f"amp must be one of {AMP_MODES}, got {self.amp!r}")
+            raise zoo.ConfigError(f"amp must be one of {AMP_MODES}, got {self.amp!r}")
         if self.sched not in SCHEDULES:
-            raise ValueError(f"sched must be one of {SCHEDULES}, got {self.sched!r}")
+            raise zoo.ConfigError(f"sched must be one of {SCHEDULES}, got {self.sched!r}")
         for name in ("epochs", "batch_size", "grad_accum"):
             if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+                raise zoo.ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.num_classes is not None and self.num_classes < 1:
+            raise zoo.ConfigError(f"num_classes must be at least 1, got {self.num_classes}")
+        if self.lr <= 0:
+            raise zoo.ConfigError(f"lr must be positive, got {self.lr}")
+        if self.hflip is not None and not 0.0 <= self.hflip <= 1.0:
+            raise zoo.ConfigError(f"hflip is a probability in [0, 1], got {self.hflip}")
         if self.scale is not None:
-            object.__setattr__(self, "scale", tuple(self.scale))
+            low, high = self.scale
+            if not 0 < low <= high:
+                raise zoo.ConfigError(
+                    f"scale must be LOW HIGH with 0 < LOW <= HIGH, got {self.scale}"
+                )
+            object.__setattr__(self, "scale", (float(low), float(high)))
 
     def to_dict(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}

@@ -26,19 +26,41 @@ IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".g
 FORMATS = ("imagefolder", "cifar10", "voc", "masks", "digits")
 
 
-class DataError(ValueError):
+class DataError(zoo.ZooError, ValueError):
     """A data set on disk that cannot be used as it is; the message names the file."""
+
+
+@dataclass(frozen=True)
+class Augment:
+    """Training-augmentation defaults of a data format (``--hflip``/``--scale`` override)."""
+
+    hflip: float
+    scale: tuple[float, float]
+
+
+#: Defaults per data format and task. Digits are orientation-sensitive (no flip) and, like
+#: CIFAR-10, tiny: a RandomResizedCrop down to 8 % of an 8×8 image leaves no digit.
+AUGMENT_DEFAULTS: dict[tuple[str, str], Augment] = {
+    ("digits", "classification"): Augment(hflip=0.0, scale=(0.6, 1.0)),
+    ("digits", "segmentation"): Augment(hflip=0.0, scale=(0.5, 2.0)),
+    ("cifar10", "classification"): Augment(hflip=0.5, scale=(0.6, 1.0)),
+    ("imagefolder", "classification"): Augment(hflip=0.5, scale=(0.08, 1.0)),
+    ("voc", "segmentation"): Augment(hflip=0.5, scale=(0.5, 2.0)),
+    ("masks", "segmentation"): Augment(hflip=0.5, scale=(0.5, 2.0)),
+}
 
 
 @dataclass
 class DataSplits:
-    """Training and validation sets of one task, with their class names."""
+    """Training and validation sets of one task, with their class names (and mask colours)."""
 
     name: str
     task: str
     train: Dataset
     val: Dataset
     classes: list[str]
+    palette: list[tuple[int, int, int]] | None = None
+    augment: Augment = Augment(hflip=0.5, scale=(0.08, 1.0))
 
 
 def parse_spec(spec: str) -> tuple[str, str]:
@@ -74,14 +96,17 @@ def build_data(spec: str, task: str, seed: int = 0, num_classes: int | None = No
     if wanted != task:
         raise DataError(f"{kind}: is a {wanted} data set, but the model does {task}")
     if kind == "digits":
-        return digits(task, seed)
-    if kind == "imagefolder":
-        return image_folder(root, seed)
-    if kind == "cifar10":
-        return cifar10(root)
-    if kind == "voc":
-        return voc(root)
-    return masks(root, seed, num_classes)
+        splits = digits(task, seed)
+    elif kind == "imagefolder":
+        splits = image_folder(root, seed)
+    elif kind == "cifar10":
+        splits = cifar10(root)
+    elif kind == "voc":
+        splits = voc(root)
+    else:
+        splits = masks(root, seed, num_classes)
+    splits.augment = AUGMENT_DEFAULTS[kind, task]
+    return splits
 
 
 def _split(n: int, seed: int, val_fraction: float) -> tuple[list[int], list[int]]:
@@ -159,6 +184,8 @@ def digits(task: str, seed: int = 0) -> DataSplits:
     """The digits split 80/20 (fixed by ``seed``); as canvases for segmentation."""
     images, labels = _digits_arrays()
     train_idx, val_idx = _split(len(labels), seed, 0.2)
+    train: Dataset
+    val: Dataset
     if task == "classification":
         train = DigitsClassification(images[train_idx], labels[train_idx])
         val = DigitsClassification(images[val_idx], labels[val_idx])
@@ -240,9 +267,9 @@ def voc(root: Path) -> DataSplits:
             )
         except (RuntimeError, ValueError, FileNotFoundError) as exc:
             raise DataError(f"voc: {devkit}/VOC{years[-1]}: {exc}") from exc
-    return DataSplits(
-        f"voc{years[-1]}", "segmentation", splits[0], splits[1], list(zoo.palettes.VOC_CLASSES)
-    )
+    voc_info = zoo.dataset_info("voc")
+    return DataSplits(f"voc{years[-1]}", "segmentation", splits[0], splits[1],
+                      list(voc_info.labels), list(voc_info.palette))  # fmt: skip
 
 
 def _voc_pair(image: Image.Image, target: Image.Image) -> tuple[Image.Image, tv_tensors.Mask]:
@@ -276,14 +303,22 @@ class MaskFolder(Dataset):
 
     def __getitem__(self, index: int) -> tuple[Image.Image, tv_tensors.Mask]:
         image_path, mask_path = self.pairs[index]
-        image = zoo.load_image(image_path)
-        with Image.open(mask_path) as raw:
-            if raw.size != image.size:
-                raise DataError(
-                    f"{mask_path} is {raw.size[0]}×{raw.size[1]} but its image {image_path.name} "
-                    f"is {image.size[0]}×{image.size[1]}"
-                )
-            mask = self._indices(raw, mask_path)
+        try:
+            image = zoo.load_image(image_path)
+        except zoo.InvalidImageError as exc:
+            raise DataError(f"{image_path}: {exc}") from exc
+        try:
+            with Image.open(mask_path) as raw:
+                if raw.size != image.size:
+                    raise DataError(
+                        f"{mask_path} is {raw.size[0]}×{raw.size[1]} but its image "
+                        f"{image_path.name} is {image.size[0]}×{image.size[1]}"
+                    )
+                mask = self._indices(raw, mask_path)
+        except (OSError, SyntaxError, ValueError) as exc:
+            if isinstance(exc, DataError):
+                raise
+            raise DataError(f"{mask_path} is not a readable mask image: {exc}") from exc
         return image, tv_tensors.Mask(torch.from_numpy(mask))
 
     def _indices(self, raw: Image.Image, path: Path) -> np.ndarray:
@@ -339,8 +374,20 @@ def _classes_file(root: Path, num_classes: int | None) -> tuple[list[str], Any]:
                 f'{path}: expected {{"classes": [...], "palette": [[r, g, b], ...]}}'
             ) from exc
         palette = spec.get("palette")
+        if palette is not None and not all(
+            isinstance(c, list)
+            and len(c) == 3
+            and all(isinstance(v, int) and 0 <= v <= 255 for v in c)
+            for c in palette
+        ):
+            raise DataError(f"{path}: palette entries must be [r, g, b] with integers 0–255")
         if palette is not None and len(palette) != len(names):
             raise DataError(f"{path}: {len(names)} classes but {len(palette)} palette colours")
+        if num_classes is not None and num_classes != len(names):
+            raise DataError(
+                f"--num-classes {num_classes} disagrees with the {len(names)} classes in {path}; "
+                "drop --num-classes or fix classes.json"
+            )
         return names, palette
     if num_classes is None:
         raise DataError(f"masks: {root} has no classes.json; pass --num-classes")
@@ -361,4 +408,5 @@ def masks(root: Path, seed: int = 0, num_classes: int | None = None) -> DataSpli
         pairs = _pairs(root)
         train_idx, val_idx = _split(len(pairs), seed, 0.1)
         train, val = make([pairs[i] for i in train_idx]), make([pairs[i] for i in val_idx])
-    return DataSplits(f"masks:{root.name}", "segmentation", train, val, names)
+    colours = [(int(c[0]), int(c[1]), int(c[2])) for c in palette] if palette else None
+    return DataSplits(f"masks:{root.name}", "segmentation", train, val, names, colours)

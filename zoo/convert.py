@@ -143,3 +143,8 @@ def segmentation_checkpoint_filter(
     if layout and is_torchvision_segmentation(state_dict):
         return torchvision_segmentation_to_zoo(state_dict, layout)
     return state_dict
+
+
+#: Key converters for installed weight packages, by the name a record gives
+#: (:attr:`zoo.meta.InstalledWeights.converter`).
+CONVERTERS = {"efficientnet_pytorch": efficientnet_pytorch_to_timm}

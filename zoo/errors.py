@@ -29,3 +29,8 @@ class CheckpointError(ZooError, OSError):
 
 class InvalidImageError(ZooError, ValueError):
     """An input that is not a decodable image, or one too large to process."""
+
+
+class ConfigError(ZooError, ValueError):
+    """An argument or configuration value the zoo cannot use (``num_classes`` ≤ 0, an
+    ``output_stride`` the backbone cannot produce, a ``config.json`` that is not an object)."""

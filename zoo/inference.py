@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from typing import Any
 
 import torch
@@ -19,11 +20,14 @@ def eval_transform(model: nn.Module) -> Any:
     """
     from timm.data import create_transform, resolve_data_config
 
-    cached = getattr(model, "_zoo_eval_transform", None)
+    cached = _TRANSFORMS.get(model)
     if cached is None:
         cached = create_transform(**resolve_data_config({}, model=model), is_training=False)
-        model._zoo_eval_transform = cached
+        _TRANSFORMS[model] = cached
     return cached
+
+
+_TRANSFORMS: weakref.WeakKeyDictionary[nn.Module, Any] = weakref.WeakKeyDictionary()
 
 
 @torch.inference_mode()

@@ -2,54 +2,55 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
-import shutil
 import tempfile
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from torch import nn
 
-from .errors import CheckpointError
-from .labels import get_labels, id2label, label2id
-from .palettes import get_palette
-from .registry import model_task
+from .atomic import atomic_write, replace_directory
+from .datasets import Palette
+from .errors import ConfigError
+from .factory import create_model
+from .labels import get_labels, get_palette, id2label, label2id
+from .meta import CONFIG_NAME, ZooMeta, meta_of
 
 WEIGHTS_NAME = "model.safetensors"
-CONFIG_NAME = "config.json"
 
 
-def model_config(model: nn.Module, labels: list[str] | None = None) -> dict[str, Any]:
-    """Extra ``config.json`` fields the zoo writes beside timm's own.
+def saved_meta(
+    model: nn.Module,
+    labels: Sequence[str] | None = None,
+    palette: Palette | Sequence[Sequence[int]] | None = None,
+    metrics: Mapping[str, float | str] | None = None,
+    dataset: str | None = None,
+) -> ZooMeta:
+    """The record a save writes: the model's own, updated with what is given.
 
-    Args:
-        model: A zoo/timm model with a ``pretrained_cfg``.
-        labels: Class names to record; default: :func:`zoo.get_labels` of the model.
-
-    Returns:
-        ``label_names``, ``id2label``, ``label2id`` and ``task``.
-
-    Raises:
-        ValueError: ``labels`` does not have one name per output class.
+    When ``labels`` differ from the model's (a head trained on other data), the inherited
+    data-set facts (metrics, data set, its terms, palette, test-time resize) no longer describe
+    the weights and are dropped unless given again.
     """
-    labels = list(labels) if labels is not None else get_labels(model)
-    num_classes = getattr(model, "num_classes", len(labels))
-    if len(labels) != num_classes:
-        raise ValueError(f"Expected {num_classes} label names, got {len(labels)}.")
-    architecture = (getattr(model, "pretrained_cfg", None) or {}).get("architecture", "")
-    config: dict[str, Any] = {
-        "label_names": labels,
-        "id2label": id2label(labels),
-        "label2id": label2id(labels),
-        "task": model_task(architecture),
-    }
-    if config["task"] == "segmentation":
-        config["palette"] = [list(c) for c in get_palette(model)]
-    metrics = getattr(model, "metrics", None)
-    if metrics:
-        config["metrics"] = dict(metrics)
-    return config
+    meta = meta_of(model)
+    if labels is not None and list(labels) != get_labels(model):
+        meta = ZooMeta(task=meta.task)
+    updates: dict[str, Any] = {}
+    if palette is not None:
+        updates["palette"] = palette
+    if metrics is not None:
+        updates["metrics"] = dict(metrics)
+    if dataset is not None:
+        updates["dataset"] = dataset
+    meta = dataclasses.replace(meta, **updates)
+    if meta.task == "segmentation" and meta.palette is None:
+        num_classes = len(labels) if labels is not None else model.num_classes
+        meta = dataclasses.replace(meta, palette=get_palette({"num_classes": num_classes}))
+    return meta
 
 
 def _export_args(model: nn.Module) -> dict[str, Any]:
@@ -58,47 +59,94 @@ def _export_args(model: nn.Module) -> dict[str, Any]:
     return {"pretrained_backbone": False} if "pretrained_backbone" in recorded else {}
 
 
+@contextmanager
+def _timm_cfg_only(model: nn.Module) -> Iterator[None]:
+    """timm writes ``model.pretrained_cfg`` into config.json, which timm alone must be able to
+    read back: hide the zoo's record (written at the top level instead) while it does."""
+    cfg: dict[str, Any] = cast(dict, model.pretrained_cfg)
+    model.pretrained_cfg = {k: v for k, v in cfg.items() if k != "zoo"}  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        model.pretrained_cfg = cfg  # type: ignore[assignment]
+
+
+def _config_json(model: nn.Module, fields: dict[str, Any], input_size: Sequence[int] | None) -> str:
+    from timm.models._hub import save_config_for_hf
+
+    data_config = {"input_size": tuple(input_size)} if input_size is not None else None
+    with tempfile.TemporaryDirectory(prefix="zoo-config-") as tmp, _timm_cfg_only(model):
+        path = Path(tmp) / CONFIG_NAME
+        save_config_for_hf(model, str(path), model_config={"label_names": fields["label_names"]},
+                           model_args=_export_args(model), data_config=data_config)  # fmt: skip
+        config = json.loads(path.read_text(encoding="utf-8"))
+    config.update(fields)
+    return json.dumps(config, indent=2)
+
+
 def save_pretrained(
     model: nn.Module,
     directory: str | os.PathLike[str],
     *,
-    labels: list[str] | None = None,
-    extra_config: dict[str, Any] | None = None,
+    labels: Sequence[str] | None = None,
+    palette: Palette | Sequence[Sequence[int]] | None = None,
+    metrics: Mapping[str, float | str] | None = None,
+    dataset: str | None = None,
+    input_size: Sequence[int] | None = None,
+    replace: bool = False,
 ) -> Path:
     """Write ``model.safetensors`` and ``config.json`` to ``directory``.
 
     The config uses timm's layout (``architecture``, ``num_classes``, ``model_args``,
     ``pretrained_cfg``), so ``timm.create_model("local-dir:...")`` loads it too, plus Hugging
-    Face's ``id2label``/``label2id``. Files are written to a temporary directory beside the target
-    and moved into place one by one with an atomic rename, so an interrupted save never leaves a
-    truncated file under the final name.
+    Face's ``id2label``/``label2id`` and the zoo's record at the top level (``task``,
+    ``palette``, ``metrics``, ``dataset``, ``data_license``, ``test_resize``). Each file is
+    written to a temporary name and renamed into place, so an interrupted save never leaves a
+    truncated file under its final name; other files in ``directory`` are left alone, unless
+    ``replace`` asks for the whole directory to be swapped for the new one in one step.
 
     Args:
         model: A model built by :func:`zoo.create_model` (or timm).
-        directory: Target directory; created if missing, existing files replaced.
+        directory: Target directory; created if missing.
         labels: Class names (default: the model's own, see :func:`zoo.get_labels`).
-        extra_config: More top-level ``config.json`` fields.
+        palette: Mask colours, one RGB triple per class (segmentation; default: the model's).
+        metrics: Evaluation results to record (replace the model's published ones).
+        dataset: The data set the model was trained on.
+        input_size: ``(C, H, W)`` to record as the model's input size (e.g. the training crop).
+        replace: Build the directory beside ``directory`` and swap it in whole (readers never
+            see new weights with an old config); other files in it are removed.
 
     Returns:
         The directory path.
-    """
-    from safetensors.torch import save_file
-    from timm.models._hub import save_config_for_hf
 
+    Raises:
+        ConfigError: ``labels`` or ``palette`` does not have one entry per output class.
+    """
+    from safetensors.torch import save as safetensors_bytes
+
+    num_classes = model.num_classes
+    names = list(labels) if labels is not None else get_labels(model)
+    if len(names) != num_classes:
+        raise ConfigError(f"Expected {num_classes} label names, got {len(names)}.")
+    if palette is not None and len(palette) != num_classes:
+        raise ConfigError(f"Expected {num_classes} palette colours, got {len(palette)}.")
+    meta = saved_meta(model, labels, palette, metrics, dataset)
+    fields = {"label_names": names, "id2label": id2label(names), "label2id": label2id(names),
+              **meta.to_config()}  # fmt: skip
     directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    config = {**model_config(model, labels), **(extra_config or {})}
-    staging = Path(tempfile.mkdtemp(prefix=".saving-", dir=directory.parent))
-    try:
-        # contiguous(): channels_last weights are strided, which safetensors refuses
-        tensors = {k: v.contiguous() for k, v in model.state_dict().items()}
-        save_file(tensors, str(staging / WEIGHTS_NAME), metadata={"format": "pt"})
-        save_config_for_hf(model, str(staging / CONFIG_NAME), model_config=config,
-                           model_args=_export_args(model))  # fmt: skip
-        for item in sorted(staging.iterdir()):
-            os.replace(item, directory / item.name)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    config = _config_json(model, fields, input_size)
+    # contiguous(): channels_last weights are strided, which safetensors refuses
+    tensors = {k: v.contiguous() for k, v in model.state_dict().items()}
+    payload = safetensors_bytes(tensors, metadata={"format": "pt"})
+    if replace:
+        with replace_directory(directory) as staging:
+            (staging / WEIGHTS_NAME).write_bytes(payload)
+            (staging / CONFIG_NAME).write_text(config, encoding="utf-8")
+        return directory
+    with atomic_write(directory / WEIGHTS_NAME) as file:
+        file.write(payload)
+    with atomic_write(directory / CONFIG_NAME, "w") as file:
+        file.write(config)
     return directory
 
 
@@ -108,24 +156,4 @@ def from_pretrained(directory: str | os.PathLike[str], **kwargs: Any) -> nn.Modu
     Raises:
         CheckpointError: The directory is missing, incomplete or its weights are corrupt.
     """
-    from .factory import create_model
-
     return create_model(f"local-dir:{Path(directory)}", pretrained=True, **kwargs)
-
-
-def read_config(directory: str | os.PathLike[str]) -> dict[str, Any]:
-    """The ``config.json`` of a saved model directory.
-
-    Raises:
-        CheckpointError: Missing or not valid JSON.
-    """
-    path = Path(directory) / CONFIG_NAME
-    if not path.is_file():
-        raise CheckpointError(
-            f"'{directory}' is not a saved model directory: config.json is missing "
-            "(zoo.save_pretrained writes config.json and model.safetensors)."
-        )
-    try:
-        return dict(json.loads(path.read_text(encoding="utf-8")))
-    except (OSError, ValueError) as exc:
-        raise CheckpointError(f"Cannot read {path}: {exc}") from exc

@@ -1,4 +1,4 @@
-"""Class names for a model's outputs."""
+"""Class names and mask colours of a model's outputs, read from its metadata record."""
 
 from __future__ import annotations
 
@@ -6,37 +6,39 @@ import functools
 from collections.abc import Mapping
 from typing import Any
 
+from timm.models import PretrainedCfg
 from torch import nn
 
+from .datasets import Palette, voc_palette
+from .meta import cfg_dict, meta_of
 
-def _cfg_dict(model_or_cfg: nn.Module | Mapping[str, Any] | Any) -> dict[str, Any]:
-    if isinstance(model_or_cfg, nn.Module):
-        cfg = getattr(model_or_cfg, "pretrained_cfg", None) or {}
-    else:
-        cfg = model_or_cfg
-    if hasattr(cfg, "to_dict"):
-        cfg = cfg.to_dict()
-    return dict(cfg)
+ModelOrCfg = nn.Module | Mapping[str, Any] | PretrainedCfg
 
 
-def get_labels(model_or_cfg: nn.Module | Mapping[str, Any] | Any) -> list[str]:
+def _num_classes(model_or_cfg: ModelOrCfg, cfg: dict[str, Any]) -> int:
+    num_classes: Any = getattr(model_or_cfg, "num_classes", None)
+    if isinstance(model_or_cfg, nn.Module) and num_classes:
+        return int(num_classes)
+    return int(cfg.get("num_classes") or 0)
+
+
+def get_labels(model_or_cfg: ModelOrCfg) -> list[str]:
     """Human-readable class names, one per output index.
 
     Resolution order: the cfg's ``label_names`` (mapped through ``label_descriptions`` when
     present, as timm stores ImageNet synsets); then ImageNet names inferred by timm from the
     pretrained cfg (``imagenet-1k``, ``imagenet-22k``, ...); then ``class_0 ... class_{K-1}``.
+    Names whose count does not match the model's outputs (a replaced classifier) are ignored.
 
     Args:
-        model_or_cfg: A model with a ``pretrained_cfg`` attribute, or the cfg itself (a dict or
-            timm ``PretrainedCfg``).
+        model_or_cfg: A model with a ``pretrained_cfg``, or the cfg itself (a dict or a timm
+            ``PretrainedCfg``).
 
     Returns:
         A list of ``num_classes`` strings.
     """
-    cfg = _cfg_dict(model_or_cfg)
-    num_classes = int(cfg.get("num_classes") or 0)
-    if isinstance(model_or_cfg, nn.Module):
-        num_classes = int(getattr(model_or_cfg, "num_classes", num_classes) or num_classes)
+    cfg = cfg_dict(model_or_cfg)
+    num_classes = _num_classes(model_or_cfg, cfg)
     names = cfg.get("label_names")
     if names:
         if isinstance(names, Mapping):
@@ -59,6 +61,19 @@ def _imagenet_descriptions(subset: str) -> tuple[str, ...]:
     from timm.data import ImageNetInfo
 
     return tuple(ImageNetInfo(subset).label_descriptions())
+
+
+def get_palette(model_or_cfg: ModelOrCfg) -> Palette:
+    """RGB colours (0–255), one per class, for drawing a segmentation model's masks.
+
+    The record's palette (:attr:`zoo.meta.ZooMeta.palette`) when it has one colour per
+    output; otherwise the PASCAL VOC colour map for the number of classes.
+    """
+    num_classes = _num_classes(model_or_cfg, cfg_dict(model_or_cfg))
+    palette = meta_of(model_or_cfg).palette
+    if palette is not None and len(palette) == num_classes:
+        return palette
+    return voc_palette(num_classes)
 
 
 def id2label(labels: list[str]) -> dict[str, str]:

@@ -2,89 +2,70 @@
 
 from __future__ import annotations
 
+import os
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 from torch import nn
 
-from .errors import HubUnreachableError
+from .errors import ConfigError, HubUnreachableError
+from .factory import ModelInfo, model_info
 from .hub import hub_endpoint, hub_reachable
 from .io import save_pretrained
-from .labels import get_labels
-from .registry import model_task
 
 PIPELINE_TAGS = {"classification": "image-classification", "segmentation": "image-segmentation"}
 _MAX_LABELS_IN_CARD = 50
 
 
-def model_card(
-    model: nn.Module,
-    repo_id: str,
-    *,
-    metrics: dict[str, float] | None = None,
-    dataset: str | None = None,
-    labels: list[str] | None = None,
-) -> str:
-    """The ``README.md`` model card: YAML front matter (``library_name``, ``tags``, ``license``,
-    ``datasets``, ``pipeline_tag``, ``model-index`` with ``metrics``) and a body with usage,
-    labels, architecture and training details.
+def _numeric(metrics: Mapping[str, float | str]) -> dict[str, float]:
+    return {k: float(v) for k, v in metrics.items() if isinstance(v, (int, float)) and k != "epoch"}
+
+
+def model_card(info: ModelInfo, repo_id: str) -> str:
+    """The ``README.md`` model card of a saved model: YAML front matter (``library_name``,
+    ``tags``, ``license``, ``datasets``, ``pipeline_tag``, ``model-index`` with the metrics) and a
+    body with usage, labels, data set terms and evaluation.
 
     Args:
-        model: The model being published.
+        info: :func:`zoo.model_info` of the saved directory (``local-dir:...``).
         repo_id: ``org/name`` on the Hub.
-        metrics: Evaluation results, e.g. ``{"mIoU": 0.81, "pixel_acc": 0.95}``.
-        dataset: Data set the metrics were measured on (a Hub id or a name).
-        labels: Class names (default: the model's own).
     """
     from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
-    cfg = dict(getattr(model, "pretrained_cfg", None) or {})
-    architecture = cfg.get("architecture", type(model).__name__)
-    task = model_task(architecture)
-    pipeline_tag = PIPELINE_TAGS[task]
-    labels = labels if labels is not None else get_labels(model)
+    pipeline_tag = PIPELINE_TAGS[info.task]
+    metrics = _numeric(info.metrics)
     eval_results = [
         EvalResult(
             task_type=pipeline_tag,
-            dataset_type=dataset or "custom",
-            dataset_name=dataset or "custom",
+            dataset_type=info.dataset or "custom",
+            dataset_name=info.dataset or "custom",
             metric_type=name,
             metric_name=name,
-            metric_value=float(value),
+            metric_value=value,
         )
-        for name, value in (metrics or {}).items()
+        for name, value in metrics.items()
     ]
     data = ModelCardData(
         library_name="timm",
         tags=["vision-zoo", "timm", pipeline_tag],
-        license=cfg.get("license") or "apache-2.0",
-        datasets=[dataset] if dataset else None,
+        license=info.license or "apache-2.0",
+        datasets=[info.dataset] if info.dataset else None,
         pipeline_tag=pipeline_tag,
         model_name=repo_id.split("/")[-1],
         eval_results=eval_results or None,
     )
-    body = _card_body(model, repo_id, cfg, task, labels, metrics, dataset)
-    return str(ModelCard(f"---\n{data.to_yaml()}\n---\n\n{body}"))
+    return str(ModelCard(f"---\n{data.to_yaml()}\n---\n\n{_card_body(info, repo_id, metrics)}"))
 
 
-def _card_body(
-    model: nn.Module,
-    repo_id: str,
-    cfg: dict[str, Any],
-    task: str,
-    labels: list[str],
-    metrics: dict[str, float] | None,
-    dataset: str | None,
-) -> str:
-    architecture = cfg.get("architecture", type(model).__name__)
-    params = sum(p.numel() for p in model.parameters())
-    size = cfg.get("input_size", (3, 224, 224))
+def _card_body(info: ModelInfo, repo_id: str, metrics: dict[str, float]) -> str:
+    size = info.input_size
     lines = [
         f"# {repo_id.split('/')[-1]}",
         "",
-        f"A {task} model (`{architecture}`, {params / 1e6:.2f} M parameters) published with "
-        "[vision-zoo](https://pypi.org/project/vision-zoo/); it also loads with timm.",
+        f"A {info.task} model (`{info.architecture}`, {info.params / 1e6:.2f} M parameters) "
+        "published with [vision-zoo](https://pypi.org/project/vision-zoo/); it also loads with "
+        "timm.",
         "",
         "## Usage",
         "",
@@ -94,19 +75,21 @@ def _card_body(
         f'model = zoo.create_model("hf-hub:{repo_id}", pretrained=True).eval()',
         "```",
         "",
-        f"Inputs: RGB, {size[1]}×{size[2]} nominal, normalised with "
-        f"mean {tuple(cfg.get('mean', ()))} and std {tuple(cfg.get('std', ()))}.",
+        f"Inputs: RGB, {size[1]}×{size[2]} nominal, normalised with mean {info.mean} and std "
+        f"{info.std}.",
     ]
-    if cfg.get("paper_ids"):
-        lines += ["", f"Architecture: {cfg['paper_ids']}."]
+    if info.paper_ids:
+        lines += ["", f"Architecture: {', '.join(info.paper_ids)}."]
     lines += ["", "## Labels", "", "| id | label |", "|---|---|"]
-    lines += [f"| {i} | {name} |" for i, name in enumerate(labels[:_MAX_LABELS_IN_CARD])]
-    if len(labels) > _MAX_LABELS_IN_CARD:
-        lines.append(f"| … | {len(labels) - _MAX_LABELS_IN_CARD} more (see `config.json`) |")
-    if dataset or metrics:
+    lines += [f"| {i} | {name} |" for i, name in enumerate(info.labels[:_MAX_LABELS_IN_CARD])]
+    if len(info.labels) > _MAX_LABELS_IN_CARD:
+        lines.append(f"| … | {len(info.labels) - _MAX_LABELS_IN_CARD} more (see `config.json`) |")
+    if info.dataset or metrics:
         lines += ["", "## Training details", ""]
-        if dataset:
-            lines.append(f"Data set: {dataset}.")
+        if info.dataset:
+            lines.append(f"Data set: {info.dataset}.")
+        if info.data_license:
+            lines += ["", f"Terms of use of the data set: {info.data_license}"]
         if metrics:
             lines += ["", "| metric | value |", "|---|---|"]
             lines += [f"| {name} | {value:.4g} |" for name, value in metrics.items()]
@@ -114,10 +97,10 @@ def _card_body(
 
 
 def push_to_hub(
-    model: nn.Module,
+    model: nn.Module | str | os.PathLike[str],
     repo_id: str,
     *,
-    metrics: dict[str, float] | None = None,
+    metrics: Mapping[str, float] | None = None,
     dataset: str | None = None,
     labels: list[str] | None = None,
     private: bool = False,
@@ -128,15 +111,16 @@ def push_to_hub(
     """Upload ``model.safetensors``, ``config.json`` and a ``README.md`` model card to the Hub.
 
     ``config.json`` is what :func:`zoo.save_pretrained` writes (timm keys, architecture
-    arguments, ``id2label``/``label2id``, palette, metrics), so
+    arguments, ``id2label``/``label2id``, the zoo record), so
     ``zoo.create_model("hf-hub:" + repo_id, pretrained=True)`` restores the same model.
 
     Args:
-        model: The model to publish.
+        model: The model to publish, or a directory written by :func:`zoo.save_pretrained`
+            (uploaded as it is, with the metrics and data set recorded there).
         repo_id: ``org/name``; created if missing.
-        metrics: Evaluation results for the card's ``model-index`` and ``config.json``.
-        dataset: Data set the model was trained/evaluated on.
-        labels: Class names (default: the model's own).
+        metrics: Evaluation results for the card and ``config.json`` (models only).
+        dataset: Data set the model was trained/evaluated on (models only).
+        labels: Class names (models only; default: the model's own).
         private: Create the repository as private.
         commit_message: Message of the upload commit.
         revision: Branch to commit to (default ``main``).
@@ -147,25 +131,44 @@ def push_to_hub(
 
     Raises:
         HubUnreachableError: The Hub does not answer (nothing is uploaded).
-        ValueError: ``repo_id`` is not ``org/name``.
+        ConfigError: ``repo_id`` is not ``org/name``, or model-only arguments with a directory.
+        CheckpointError: A directory that is not a saved model.
     """
-    from huggingface_hub import HfApi
-
-    if repo_id.count("/") != 1 or not all(repo_id.split("/")):
-        raise ValueError(f"repo_id must look like 'org/name', got {repo_id!r}")
+    if not isinstance(repo_id, str) or repo_id.count("/") != 1 or not all(repo_id.split("/")):
+        raise ConfigError(f"repo_id must look like 'org/name', got {repo_id!r}")
+    if not isinstance(model, nn.Module):
+        if metrics is not None or dataset is not None or labels is not None:
+            raise ConfigError("metrics, dataset and labels are recorded in a saved directory.")
+        info = model_info(f"local-dir:{Path(model)}")  # a clear error for a wrong directory
     if not hub_reachable(refresh=True):
         raise HubUnreachableError(
             f"Cannot push '{repo_id}': the Hugging Face Hub at {hub_endpoint()} is unreachable. "
             "Save locally with zoo.save_pretrained(model, directory) and push it later."
         )
+    if not isinstance(model, nn.Module):
+        return _upload(Path(model), model_card(info, repo_id), repo_id, private, commit_message,
+                       revision, token)  # fmt: skip
+    with tempfile.TemporaryDirectory(prefix="zoo-push-") as tmp:
+        save_pretrained(model, tmp, labels=labels, metrics=metrics, dataset=dataset)
+        card = model_card(model_info(f"local-dir:{tmp}"), repo_id)
+        return _upload(Path(tmp), card, repo_id, private, commit_message, revision, token)
+
+
+def _upload(
+    directory: Path,
+    card: str,
+    repo_id: str,
+    private: bool,
+    commit_message: str,
+    revision: str | None,
+    token: str | None,
+) -> str:
+    from huggingface_hub import CommitOperationAdd, HfApi
+
     api = HfApi(token=token)
     api.create_repo(repo_id, private=private, exist_ok=True)
-    extra = {"metrics": dict(metrics)} if metrics else None
-    with tempfile.TemporaryDirectory(prefix="zoo-push-") as tmp:
-        save_pretrained(model, tmp, labels=labels, extra_config=extra)
-        card = model_card(model, repo_id, metrics=metrics, dataset=dataset, labels=labels)
-        (Path(tmp) / "README.md").write_text(card, encoding="utf-8")
-        info = api.upload_folder(
-            repo_id=repo_id, folder_path=tmp, commit_message=commit_message, revision=revision
-        )
-    return str(info)
+    files = sorted(p for p in directory.iterdir() if p.is_file() and not p.name.startswith("."))
+    operations = [CommitOperationAdd(p.name, str(p)) for p in files if p.name != "README.md"]
+    operations.append(CommitOperationAdd("README.md", card.encode("utf-8")))
+    info = api.create_commit(repo_id, operations, commit_message=commit_message, revision=revision)
+    return str(info.commit_url)

@@ -1,67 +1,112 @@
-"""What the zoo adds to timm's registry: each architecture's task.
+"""Names in timm's registry: resolving them, their records, which architectures are the zoo's.
 
-There is one registry, timm's. Architectures the zoo defines are registered there with
-``@timm.models.register_model``; this module only records which task each one serves
-(every architecture not listed here is an image classifier, as everything in timm is).
+There is one registry, timm's. The zoo's architectures are registered there with timm's
+``@register_model``, and every tag's metadata is its :class:`~zoo.meta.ZooCfg` in that
+registry (see :mod:`zoo.meta`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+import dataclasses
+import difflib
+import functools
 
-from timm.models import register_model, split_model_name_tag
+import timm
+from timm.models import _registry as timm_registry
+from timm.models import get_pretrained_cfg, model_entrypoint, split_model_name_tag
 
-TASKS = ("classification", "segmentation")
+from .errors import UnknownModelError
+from .meta import ZooCfg, ZooMeta, meta_of
 
-_TASKS: dict[str, str] = {}
+
+def close_matches(name: str, limit: int = 5) -> list[str]:
+    """Registered architectures whose names resemble ``name``'s architecture."""
+    architecture, _ = split_model_name_tag(name)
+    names = timm.list_models()
+    matches = difflib.get_close_matches(architecture, names, n=limit, cutoff=0.6)
+    return matches or [n for n in names if architecture.lower() in n][:limit]
 
 
-def register_task(architecture: str, task: str) -> None:
-    """Record the task of a registered architecture.
+def unknown_model(name: str) -> UnknownModelError:
+    """The error for a name that is not registered, listing close matches."""
+    matches = close_matches(name)
+    hint = f" Did you mean: {', '.join(matches)}?" if matches else ""
+    return UnknownModelError(
+        f"Unknown model '{name}'.{hint} zoo.list_models('pattern*') lists the registered names."
+    )
+
+
+def resolve_name(name: str) -> str:
+    """Resolve a registry name to ``architecture.tag``, filling in the default tag.
 
     Raises:
-        ValueError: ``task`` is not one of :data:`TASKS`.
+        UnknownModelError: The architecture or the tag does not exist (lists close matches or
+            the valid tags).
     """
-    if task not in TASKS:
-        raise ValueError(f"task must be one of {TASKS}, got {task!r}")
-    _TASKS[architecture] = task
+    architecture, tag = split_model_name_tag(name)
+    if not timm.is_model(architecture):
+        raise unknown_model(name)
+    try:
+        cfg = get_pretrained_cfg(name)
+    except RuntimeError as exc:
+        tags = timm.list_pretrained(f"{architecture}.*")
+        raise UnknownModelError(
+            f"Unknown tag '{tag}' for '{architecture}'. Valid: {', '.join(tags) or '(none)'}."
+        ) from exc
+    return f"{architecture}.{cfg.tag}" if cfg is not None and cfg.tag else architecture
 
 
-def register(task: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """``@register_model`` for a zoo architecture of ``task`` (records the task too)."""
+def model_task(name: str) -> str:
+    """The task of a registered ``architecture[.tag]``: from its record (timm's own models are
+    classifiers).
 
-    def decorator(fn: Callable[..., Any]) -> Callable[..., Any]:
-        register_task(fn.__name__, task)
-        return register_model(fn)
+    Raises:
+        UnknownModelError: Unknown architecture or tag.
+    """
+    return meta_of(get_pretrained_cfg(resolve_name(name))).task
 
-    return decorator
+
+@functools.lru_cache(maxsize=1)
+def _zoo_architectures() -> tuple[str, ...]:
+    return tuple(
+        n for n in timm.list_models() if model_entrypoint(n).__module__.startswith("zoo.models.")
+    )
 
 
 def zoo_architectures(task: str | None = None) -> list[str]:
     """The architectures the zoo itself defines (not timm's), sorted; optionally of one task."""
-    return sorted(a for a, t in _TASKS.items() if task is None or t == task)
+    return [a for a in _zoo_architectures() if task is None or model_task(a) == task]
 
 
-_METRICS: dict[str, dict[str, float | str]] = {}
+def register_weights(name: str, meta: ZooMeta) -> None:
+    """Attach a record to a pretrained tag that timm itself registers (e.g. offline weights for
+    ``tf_efficientnet_lite0.in1k``): its cfg in timm's registry becomes a :class:`ZooCfg`.
 
+    The zoo's own tags declare their ``ZooCfg`` in ``default_cfgs`` instead.
 
-def register_metrics(name: str, metrics: dict[str, float | str]) -> None:
-    """Record the published evaluation of a pretrained tag ``architecture.tag``.
-
-    Args:
-        name: The tag's full name.
-        metrics: e.g. ``{"mIoU": 66.4, "pixel_acc": 92.4, "dataset": "COCO val2017 (VOC labels)"}``.
+    Raises:
+        UnknownModelError: ``name`` is not a registered ``architecture.tag``.
     """
-    _METRICS[name] = dict(metrics)
+    cfgs = timm_registry._model_pretrained_cfgs
+    if name not in cfgs:
+        raise unknown_model(name)
+    architecture, tag = split_model_name_tag(name)
+    values = {f.name: getattr(cfgs[name], f.name) for f in dataclasses.fields(cfgs[name])}
+    record = ZooCfg(**{**values, "zoo": meta})
+    for key, cfg in list(cfgs.items()):  # the tagged entry and, for the default tag, the bare one
+        if key in (name, architecture) and cfg.tag == (tag or None):
+            cfgs[key] = record
+    default_cfgs = getattr(timm_registry._model_default_cfgs.get(architecture), "cfgs", {})
+    if tag in default_cfgs:
+        default_cfgs[tag] = record
 
 
-def published_metrics(name: str) -> dict[str, float | str]:
-    """The published evaluation of ``architecture.tag`` (empty when none is recorded)."""
-    return dict(_METRICS.get(name, {}))
-
-
-def model_task(name: str) -> str:
-    """The task of ``architecture[.tag]``: ``"segmentation"`` or ``"classification"``."""
-    architecture, _ = split_model_name_tag(name)
-    return _TASKS.get(architecture, "classification")
+def recorded_tags() -> list[str]:
+    """Every ``architecture.tag`` (or tagless architecture) whose cfg carries a zoo record:
+    the zoo's own variants and the timm tags given one by :func:`register_weights`."""
+    cfgs = timm_registry._model_pretrained_cfgs
+    return sorted(
+        name
+        for name, cfg in cfgs.items()
+        if isinstance(cfg, ZooCfg) and (cfg.tag is None or "." in name)
+    )

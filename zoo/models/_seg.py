@@ -10,14 +10,17 @@ import timm
 import torch
 import torch.nn.functional as F
 from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
-from timm.models import build_model_with_cfg, get_pretrained_cfg
+from timm.models import build_model_with_cfg, get_pretrained_cfg, register_model
 from torch import Tensor, nn
 
-from ..errors import CheckpointError
-from ..palettes import VOC_CLASSES
-from ..registry import register
+from ..convert import segmentation_checkpoint_filter
+from ..datasets import VOC_CLASSES, dataset_info, voc_palette
+from ..errors import CheckpointError, ConfigError, UnknownModelError
+from ..meta import TestResize, ZooCfg, ZooMeta
+from ..registry import unknown_model
+from ..weights import backbone_state_dict
 
-register_segmentation = register("segmentation")
+register_segmentation = register_model
 
 
 def conv_bn_relu(
@@ -73,7 +76,9 @@ class SegmentationModel(nn.Module):
         backbone_kwargs: More arguments for the backbone (e.g. ``drop_path_rate``).
 
     Raises:
-        ValueError: The backbone cannot produce the requested ``output_stride``.
+        ConfigError: ``num_classes`` < 1, or the backbone cannot produce the requested
+            ``output_stride``.
+        UnknownModelError: Unknown backbone name.
     """
 
     feature_kwargs: ClassVar[dict[str, Any]] = {}
@@ -92,6 +97,8 @@ class SegmentationModel(nn.Module):
         backbone_kwargs: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
+        if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
+            raise ConfigError(f"num_classes must be a positive integer, got {num_classes!r}.")
         self.backbone_name = backbone
         self.num_classes = num_classes
         self.output_stride = output_stride or self.default_output_stride
@@ -162,18 +169,21 @@ def create_backbone(
     """A timm ``features_only`` backbone, optionally with its ImageNet classification weights.
 
     Raises:
-        ValueError: Unsupported ``output_stride`` for this backbone.
+        ConfigError: Unsupported ``output_stride`` for this backbone.
+        UnknownModelError: Unknown backbone name.
         CheckpointError: The pretrained weights do not fit the feature extractor.
     """
     if output_stride not in (8, 16, 32):
-        raise ValueError(f"output_stride must be 8, 16 or 32, got {output_stride}")
+        raise ConfigError(f"output_stride must be 8, 16 or 32, got {output_stride!r}")
+    if not isinstance(name, str) or not timm.is_model(name.split(".")[0]):
+        raise unknown_model(str(name))
     if output_stride != 32:
         kwargs["output_stride"] = output_stride
     try:
         encoder = timm.create_model(name, features_only=True, in_chans=in_chans, **kwargs)
     except (TypeError, AssertionError, ValueError) as exc:
         if output_stride != 32:
-            raise ValueError(
+            raise ConfigError(
                 f"Backbone '{name}' cannot produce output_stride={output_stride} ({exc}); "
                 "use output_stride=32 or a backbone that supports dilation (ResNet, EfficientNet,"
                 " ConvNeXt, ...)."
@@ -185,10 +195,7 @@ def create_backbone(
 
 
 def _load_backbone_weights(encoder: nn.Module, name: str, in_chans: int) -> None:
-    from ..factory import create_model
-
-    classifier = create_model(name, pretrained=True, in_chans=in_chans)
-    result = encoder.load_state_dict(classifier.state_dict(), strict=False)
+    result = encoder.load_state_dict(backbone_state_dict(name, in_chans), strict=False)
     if result.missing_keys:
         raise CheckpointError(
             f"Pretrained weights of '{name}' miss {len(result.missing_keys)} backbone tensors, "
@@ -196,10 +203,38 @@ def _load_backbone_weights(encoder: nn.Module, name: str, in_chans: int) -> None
         )
 
 
-def seg_cfg(backbone: str, **kwargs: Any) -> dict[str, Any]:
-    """A segmentation pretrained cfg: VOC labels by default, ImageNet normalisation, 512×512."""
-    first_conv = getattr(get_pretrained_cfg(backbone), "first_conv", None) or "conv1"
-    cfg = dict(
+def backbone_normalization(backbone: str) -> dict[str, Any]:
+    """The mean/std the backbone's weights were trained with (its timm pretrained cfg), and
+    the name of its first conv inside the segmentation model."""
+    cfg = get_pretrained_cfg(backbone) if timm.is_model(backbone.split(".")[0]) else None
+    return dict(
+        mean=tuple(cfg.mean) if cfg is not None else IMAGENET_DEFAULT_MEAN,
+        std=tuple(cfg.std) if cfg is not None else IMAGENET_DEFAULT_STD,
+        first_conv=f"encoder.{getattr(cfg, 'first_conv', None) or 'conv1'}",
+    )
+
+
+def dataset_fields(dataset: str, **meta: Any) -> dict[str, Any]:
+    """cfg fields for weights trained on ``dataset``: its labels, palette and terms of use.
+
+    Pass the result to :func:`seg_cfg`; ``meta`` adds record fields (``metrics``,
+    ``test_resize``).
+    """
+    info = dataset_info(dataset)
+    record = ZooMeta(
+        task="segmentation",
+        palette=info.palette,
+        dataset=info.name,
+        data_license=info.terms,
+        **meta,
+    )
+    return dict(num_classes=len(info.labels), label_names=info.labels, zoo=record)
+
+
+def seg_cfg(backbone: str, **kwargs: Any) -> ZooCfg:
+    """A segmentation tag's record: VOC labels and palette by default, the backbone's
+    normalisation, 512×512 nominal input; ``kwargs`` override (timm fields, or ``zoo=``)."""
+    fields: dict[str, Any] = dict(
         url="",
         num_classes=len(VOC_CLASSES),
         label_names=VOC_CLASSES,
@@ -208,14 +243,13 @@ def seg_cfg(backbone: str, **kwargs: Any) -> dict[str, Any]:
         interpolation="bilinear",
         crop_pct=1.0,
         crop_mode="center",
-        mean=IMAGENET_DEFAULT_MEAN,
-        std=IMAGENET_DEFAULT_STD,
-        first_conv=f"encoder.{first_conv}",
         classifier=("classifier", "aux_head.classifier"),
         license="apache-2.0",
+        zoo=ZooMeta(task="segmentation", palette=voc_palette(len(VOC_CLASSES))),
+        **backbone_normalization(backbone),
     )
-    cfg.update(kwargs)
-    return cfg
+    fields.update(kwargs)
+    return ZooCfg(**fields)
 
 
 def build_segmentation(
@@ -223,12 +257,14 @@ def build_segmentation(
 ) -> SegmentationModel:
     """Build a registered segmentation variant through timm's builder (pretrained cfg, weights).
 
-    Loading full segmentation weights skips the backbone's ImageNet weights.
+    Loading full segmentation weights skips the backbone's ImageNet weights and keeps the
+    weights' own normalisation; otherwise a ``backbone=`` argument brings its normalisation.
     """
     if pretrained:
         kwargs["pretrained_backbone"] = False
-    from ..convert import segmentation_checkpoint_filter
-
+    elif isinstance(kwargs.get("backbone"), str):
+        overlay = dict(kwargs.pop("pretrained_cfg_overlay", None) or {})
+        kwargs["pretrained_cfg_overlay"] = {**backbone_normalization(kwargs["backbone"]), **overlay}
     return build_model_with_cfg(
         model_cls,
         variant,
@@ -237,3 +273,17 @@ def build_segmentation(
         pretrained_strict=True,
         **kwargs,
     )
+
+
+__all__ = [
+    "FCNHead",
+    "SegmentationModel",
+    "TestResize",
+    "UnknownModelError",
+    "build_segmentation",
+    "conv_bn_relu",
+    "create_backbone",
+    "dataset_fields",
+    "register_segmentation",
+    "seg_cfg",
+]

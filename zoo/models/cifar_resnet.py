@@ -13,10 +13,10 @@ from __future__ import annotations
 from typing import Any
 
 import torch.nn.functional as F
-from timm.models import build_model_with_cfg, generate_default_cfgs
+from timm.models import build_model_with_cfg, generate_default_cfgs, register_model
 from torch import Tensor, nn
 
-from ..registry import register
+from ..meta import ZooCfg, ZooMeta
 
 CIFAR10_CLASSES = (
     "airplane",
@@ -128,11 +128,11 @@ class CifarResNet(nn.Module):
         self.fc = nn.Linear(self.num_features, num_classes) if num_classes else nn.Identity()  # type: ignore[assignment]
 
 
-def _cfg(**kwargs: Any) -> dict[str, Any]:
-    return dict(
+def _cfg(**kwargs: Any) -> ZooCfg:
+    return ZooCfg(
         url="",
         num_classes=10,
-        label_names=CIFAR10_CLASSES,
+        label_names=CIFAR10_CLASSES,  # type: ignore[arg-type]
         input_size=(3, 32, 32),
         fixed_input_size=False,
         interpolation="bilinear",
@@ -144,6 +144,7 @@ def _cfg(**kwargs: Any) -> dict[str, Any]:
         classifier="fc",
         license="apache-2.0",
         paper_ids="arXiv:1512.03385",
+        zoo=ZooMeta(task="classification"),
         **kwargs,
     )
 
@@ -158,31 +159,31 @@ def _create(depth: int, pretrained: bool, **kwargs: Any) -> CifarResNet:
     )
 
 
-@register("classification")
+@register_model
 def resnet20_cifar(pretrained: bool = False, **kwargs: Any) -> CifarResNet:
     """ResNet-20 for CIFAR-10 (n=3, 0.27 M params)."""
     return _create(20, pretrained, **kwargs)
 
 
-@register("classification")
+@register_model
 def resnet32_cifar(pretrained: bool = False, **kwargs: Any) -> CifarResNet:
     """ResNet-32 for CIFAR-10 (n=5, 0.46 M params)."""
     return _create(32, pretrained, **kwargs)
 
 
-@register("classification")
+@register_model
 def resnet44_cifar(pretrained: bool = False, **kwargs: Any) -> CifarResNet:
     """ResNet-44 for CIFAR-10 (n=7, 0.66 M params)."""
     return _create(44, pretrained, **kwargs)
 
 
-@register("classification")
+@register_model
 def resnet56_cifar(pretrained: bool = False, **kwargs: Any) -> CifarResNet:
     """ResNet-56 for CIFAR-10 (n=9, 0.85 M params)."""
     return _create(56, pretrained, **kwargs)
 
 
-@register("classification")
+@register_model
 def resnet110_cifar(pretrained: bool = False, **kwargs: Any) -> CifarResNet:
     """ResNet-110 for CIFAR-10 (n=18, 1.7 M params)."""
     return _create(110, pretrained, **kwargs)

@@ -20,12 +20,12 @@ import torch.nn.functional as F
 from timm.models import generate_default_cfgs
 from torch import Tensor, nn
 
-from ..palettes import VOC_CLASSES, register_palette, voc_palette
-from ..registry import register_metrics
 from ._seg import (
     SegmentationModel,
+    TestResize,
     build_segmentation,
     conv_bn_relu,
+    dataset_fields,
     register_segmentation,
     seg_cfg,
 )
@@ -175,6 +175,15 @@ default_cfgs = generate_default_cfgs(
             description="torchvision weights trained on the COCO train2017 subset with the 20 "
             "Pascal VOC categories (21 classes with background).",
             paper_ids="arXiv:1706.05587",
+            **dataset_fields(
+                "coco_voc",
+                metrics={
+                    "mIoU": 66.4,
+                    "pixel_acc": 92.4,
+                    "eval": "COCO val2017 (20 VOC categories)",
+                },
+                test_resize=TestResize("keep_ratio", (0, 520)),
+            ),
         ),
         "deeplabv3": seg_cfg("resnet50", paper_ids="arXiv:1706.05587"),
         "deeplabv3_tf_efficientnet_lite0": seg_cfg(
@@ -187,11 +196,6 @@ default_cfgs = generate_default_cfgs(
         ),
     }
 )
-register_metrics(
-    "deeplabv3_resnet50.tv_coco_voc_520",
-    {"mIoU": 66.4, "pixel_acc": 92.4, "dataset": "COCO val2017 (20 VOC categories)"},
-)
-register_palette("deeplabv3_resnet50.tv_coco_voc_520", voc_palette(len(VOC_CLASSES)))
 
 
 def _v3(variant: str, pretrained: bool, **kwargs: Any) -> DeepLabV3:

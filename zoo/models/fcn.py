@@ -12,12 +12,12 @@ from typing import Any
 from timm.models import generate_default_cfgs
 from torch import Tensor, nn
 
-from ..palettes import VOC_CLASSES, register_palette, voc_palette
-from ..registry import register_metrics
 from ._seg import (
     SegmentationModel,
+    TestResize,
     build_segmentation,
     conv_bn_relu,
+    dataset_fields,
     register_segmentation,
     seg_cfg,
 )
@@ -54,6 +54,7 @@ def _fcn(variant: str, pretrained: bool, **kwargs: Any) -> FCN:
     return build_segmentation(FCN, variant, pretrained, **kwargs)  # type: ignore[return-value]
 
 
+#: torchvision's COCO-with-VOC-labels weights: evaluated after resizing the short side to 520.
 TV_COCO = dict(
     input_size=(3, 520, 520),
     license="bsd-3-clause",
@@ -69,16 +70,20 @@ default_cfgs = generate_default_cfgs(
             url="https://download.pytorch.org/models/fcn_resnet50_coco-1167a1af.pth",
             paper_ids="arXiv:1411.4038",
             **TV_COCO,
+            **dataset_fields(
+                "coco_voc",
+                metrics={
+                    "mIoU": 60.5,
+                    "pixel_acc": 91.4,
+                    "eval": "COCO val2017 (20 VOC categories)",
+                },
+                test_resize=TestResize("keep_ratio", (0, 520)),
+            ),
         ),
         "fcn": seg_cfg("resnet50", paper_ids="arXiv:1411.4038"),
         "fcn_tf_efficientnet_lite0": seg_cfg("tf_efficientnet_lite0", paper_ids="arXiv:1411.4038"),
     }
 )
-register_metrics(
-    "fcn_resnet50.tv_coco_voc_520",
-    {"mIoU": 60.5, "pixel_acc": 91.4, "dataset": "COCO val2017 (20 VOC categories)"},
-)
-register_palette("fcn_resnet50.tv_coco_voc_520", voc_palette(len(VOC_CLASSES)))
 
 
 @register_segmentation

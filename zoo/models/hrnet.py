@@ -58,6 +58,19 @@ class HRNetV2(SegmentationModel):
     def build_decoder(self, channels: list[int], reductions: list[int]) -> tuple[nn.Module, int]:
         return HRNetV2Decoder(channels), sum(channels)
 
+    def forward_features(self, x: Tensor) -> list[Tensor]:
+        """Branch outputs at strides 4/8/16/32.
+
+        timm's HRNet fuses branches with fixed ×2 nearest upsampling, which needs H and W to be
+        multiples of 32; other sizes are resized up to the next multiple of 32 first (the
+        logits are resized back to the input size by :meth:`forward`).
+        """
+        height, width = x.shape[-2:]
+        padded = (-(-height // 32) * 32, -(-width // 32) * 32)
+        if (height, width) != padded:
+            x = F.interpolate(x, size=padded, mode="bilinear", align_corners=False)
+        return list(self.encoder(x))
+
 
 _PAPER = "arXiv:1908.07919"
 default_cfgs = generate_default_cfgs(

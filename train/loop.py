@@ -1,35 +1,91 @@
-"""``fit(config)``: one training run from start (or a checkpoint) to the exported best model."""
+"""The training loop: ``fit(config)`` prepares a run, then for each epoch trains (one step per
+batch), evaluates, records; at the end it reports and optionally pushes the best model.
+
+accelerate handles devices, mixed precision, gradient accumulation and DDP; what a run writes
+lives in :mod:`train.outputs`, how its parts are built in :mod:`train.build`.
+"""
 
 from __future__ import annotations
 
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
-from torch import nn
+import torch.nn.functional as F
+from torch import Tensor, nn
 from torch.utils.data import DataLoader
 
-from .checkpoint import CheckpointError, load_checkpoint, rng_state, save_checkpoint, set_rng_state
-from .config import TrainConfig
-from .data import DataSplits, build_data
-from .engine import (
-    FitResult,
-    TrainStep,
+import zoo
+
+from .build import (
     build_loaders,
-    class_table,
     create_model,
     create_optimizer_and_scheduler,
-    evaluate,
+    image_size,
+    seed_epoch,
+)
+from .config import TrainConfig
+from .data import IGNORE_INDEX, DataSplits, build_data
+from .metrics import ClassificationMetrics, SegmentationMetrics
+from .outputs import (
+    class_table,
     export_best,
     format_row,
-    image_size,
-    primary_metric,
-    seed_epoch,
+    load_checkpoint,
+    push_best,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
     write_confusion_matrix,
     write_csv,
 )
+
+
+class TrainStep(nn.Module):
+    """The model plus its loss, so DDP wraps one forward: ``(images, targets) → (logits, loss)``.
+
+    Segmentation models with an auxiliary head add ``aux_weight × CE(aux)`` in training.
+    """
+
+    def __init__(self, model: nn.Module, task: str, label_smoothing: float = 0.0) -> None:
+        super().__init__()
+        self.model: Any = model  # a zoo model: forward_with_aux, aux_weight, num_classes
+        self.task, self.label_smoothing = task, label_smoothing
+
+    def forward(self, images: Tensor, targets: Tensor) -> tuple[Tensor, Tensor]:
+        if self.task == "segmentation":
+            with_aux = self.training and getattr(self.model, "aux_head", None) is not None
+            logits, aux = self.model.forward_with_aux(images, aux=with_aux)  # (B, K, H, W) each
+            loss = F.cross_entropy(logits.float(), targets, ignore_index=IGNORE_INDEX)
+            if aux is not None:
+                aux_loss = F.cross_entropy(aux.float(), targets, ignore_index=IGNORE_INDEX)
+                loss = loss + self.model.aux_weight * aux_loss
+            return logits, loss
+        logits = self.model(images)  # (B, K)
+        loss = F.cross_entropy(logits.float(), targets, label_smoothing=self.label_smoothing)
+        return logits, loss
+
+
+@dataclass
+class FitResult:
+    """What a run produced."""
+
+    output: Path
+    best_dir: Path
+    best_metric: str
+    best_value: float
+    best_epoch: int
+    history: list[dict[str, Any]] = field(default_factory=list)
+    pushed_url: str | None = None
+    push_error: str | None = None
+
+
+def primary_metric(task: str) -> str:
+    """The validation metric that picks the best epoch."""
+    return "mIoU" if task == "segmentation" else "top1"
 
 
 @dataclass
@@ -39,6 +95,7 @@ class Run:
     config: TrainConfig
     accelerator: Any
     data: DataSplits
+    task: str
     model: nn.Module  # the zoo model (unwrapped)
     step_module: nn.Module  # TrainStep, prepared (DDP/AMP) by accelerate
     optimizer: Any
@@ -46,7 +103,6 @@ class Run:
     ema: Any
     train_loader: DataLoader
     val_loader: DataLoader
-    task: str
     start_epoch: int = 0
     num_updates: int = 0
     best: float = float("-inf")
@@ -78,15 +134,20 @@ class Run:
         }
 
     def resume(self, path: str) -> None:
+        """Continue from a checkpoint of the same model (raises zoo.CheckpointError if not)."""
         state = load_checkpoint(path)
         if state["config"]["model"] != self.config.model:
-            raise CheckpointError(
+            raise zoo.CheckpointError(
                 f"{path} is a checkpoint of {state['config']['model']!r}, not {self.config.model!r}"
             )
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
-        for part, saved in ((self.scheduler, "scheduler"), (self.accelerator.scaler, "scaler"),
-                            (self.ema, "ema")):  # fmt: skip
+        parts = (
+            (self.scheduler, "scheduler"),
+            (self.accelerator.scaler, "scaler"),
+            (self.ema, "ema"),
+        )
+        for part, saved in parts:
             if part is not None and state.get(saved):
                 part.load_state_dict(state[saved])
         self.start_epoch, self.num_updates = state["epoch"] + 1, state["num_updates"]
@@ -111,6 +172,7 @@ def prepare_run(config: TrainConfig) -> Run:
         dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True, data_seed=config.seed),
     )
     seed_epoch(config.seed, 0)
+    model: Any
     model, task = create_model(config)
     data = build_data(config.data, task, config.seed, config.num_classes)
     if model.num_classes != len(data.classes):
@@ -130,8 +192,9 @@ def prepare_run(config: TrainConfig) -> Run:
         from timm.utils import ModelEmaV3
 
         ema = ModelEmaV3(model, decay=config.ema_decay)
-    return Run(config, accelerator, data, model, prepared[0], prepared[1], scheduler, ema,
-               prepared[2], prepared[3], task)  # fmt: skip
+    return Run(config=config, accelerator=accelerator, data=data, task=task, model=model,
+               step_module=prepared[0], optimizer=prepared[1], scheduler=scheduler, ema=ema,
+               train_loader=prepared[2], val_loader=prepared[3])  # fmt: skip
 
 
 def _progress(iterable: Any, enabled: bool, desc: str) -> Any:
@@ -142,33 +205,43 @@ def _progress(iterable: Any, enabled: bool, desc: str) -> Any:
     return tqdm(iterable, desc=desc, leave=False, dynamic_ncols=True)
 
 
+def train_step(run: Run, images: Tensor, targets: Tensor) -> Tensor:
+    """Forward, backward, (clip,) optimizer step for one batch; returns the batch loss."""
+    config, accelerator = run.config, run.accelerator
+    if config.channels_last:
+        images = images.contiguous(memory_format=torch.channels_last)
+    with accelerator.accumulate(run.step_module):
+        _, loss = run.step_module(images, targets)
+        accelerator.backward(loss)
+        if accelerator.sync_gradients and config.clip_grad:
+            accelerator.clip_grad_norm_(run.step_module.parameters(), config.clip_grad)
+        run.optimizer.step()
+        run.optimizer.zero_grad(set_to_none=True)
+    if accelerator.sync_gradients:
+        run.num_updates += 1
+        if run.scheduler is not None:
+            run.scheduler.step_update(num_updates=run.num_updates)
+        if run.ema is not None:
+            run.ema.update(run.model, step=run.num_updates)
+    return loss.detach()
+
+
 def train_epoch(run: Run, epoch: int) -> float:
     """One pass over the training data; returns the mean training loss (all processes)."""
     config, accelerator = run.config, run.accelerator
     seed_epoch(config.seed, epoch)
-    run.train_loader.set_epoch(epoch)
+    run.train_loader.set_epoch(epoch)  # type: ignore[attr-defined]
     run.step_module.train()
-    loss_sum, seen, updates = torch.zeros((), device=accelerator.device), 0, 0
+    loss_sum, seen, start_updates = torch.zeros((), device=accelerator.device), 0, run.num_updates
     show = config.progress and accelerator.is_main_process
     for images, targets in _progress(run.train_loader, show, f"epoch {epoch}"):
-        if config.max_steps_per_epoch and updates >= config.max_steps_per_epoch:
+        if (
+            config.max_steps_per_epoch
+            and run.num_updates - start_updates >= config.max_steps_per_epoch
+        ):
             break
-        if config.channels_last:
-            images = images.contiguous(memory_format=torch.channels_last)
-        with accelerator.accumulate(run.step_module):
-            _, loss = run.step_module(images, targets)
-            accelerator.backward(loss)
-            if accelerator.sync_gradients and config.clip_grad:
-                accelerator.clip_grad_norm_(run.step_module.parameters(), config.clip_grad)
-            run.optimizer.step()
-            run.optimizer.zero_grad(set_to_none=True)
-        if accelerator.sync_gradients:
-            run.num_updates, updates = run.num_updates + 1, updates + 1
-            if run.scheduler is not None:
-                run.scheduler.step_update(num_updates=run.num_updates)
-            if run.ema is not None:
-                run.ema.update(run.model, step=run.num_updates)
-        loss_sum += loss.detach().float() * len(images)
+        loss = train_step(run, images, targets)
+        loss_sum += loss.float() * len(images)
         seen += len(images)
     if run.scheduler is not None:
         run.scheduler.step(epoch + 1)
@@ -176,9 +249,49 @@ def train_epoch(run: Run, epoch: int) -> float:
     return float(accelerator.reduce(loss_sum, "sum")) / max(float(total), 1.0)
 
 
+@torch.no_grad()
+def evaluate(
+    model: nn.Module,
+    loader: DataLoader,
+    task: str,
+    num_classes: int,
+    accelerator: Any = None,
+    channels_last: bool = False,
+) -> dict[str, Any]:
+    """Validation loss and metrics of ``model`` over ``loader`` (gathered across processes).
+
+    Returns:
+        ``{"val_loss", "top1", "top5"}`` or ``{"val_loss", "mIoU", "pixel_acc",
+        "per_class_iou", "confusion_matrix"}``; accuracies and IoUs are fractions in [0, 1];
+        the confusion matrix counts pixels, rows = ground truth, columns = prediction.
+    """
+    model.eval()
+    device = next(model.parameters()).device
+    segmentation = task == "segmentation"
+    metrics = (
+        SegmentationMetrics(num_classes) if segmentation else ClassificationMetrics(num_classes)
+    )
+    ignore = IGNORE_INDEX if segmentation else -100
+    loss_sum, count = torch.zeros((), device=device, dtype=torch.float64), 0
+    for images, targets in loader:
+        images, targets = images.to(device), targets.to(device)
+        if channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
+        with accelerator.autocast() if accelerator is not None else nullcontext():
+            logits = model(images)  # (B, K) or (B, K, H, W)
+        loss = F.cross_entropy(logits.float(), targets, ignore_index=ignore, reduction="sum")
+        outputs = logits.argmax(1) if segmentation else logits.float()
+        if accelerator is not None:
+            outputs, targets = accelerator.gather_for_metrics((outputs, targets))
+            loss = accelerator.reduce(loss, "sum")
+        metrics.update(outputs, targets)
+        loss_sum += loss.double()
+        count += int((targets != ignore).sum()) if segmentation else len(targets)
+    return {"val_loss": float(loss_sum) / max(count, 1), **metrics.compute()}
+
+
 def _record(run: Run, epoch: int, row: dict[str, Any], writer: Any) -> None:
-    """Main process: CSV, TensorBoard, best-model export, then the checkpoint (atomic)."""
-    run.output.mkdir(parents=True, exist_ok=True)
+    """Main process: CSV, TensorBoard, best-model export, then the checkpoint."""
     write_csv(run.history, run.output / "metrics.csv")
     if writer is not None:
         for key, value in row.items():
@@ -190,8 +303,8 @@ def _record(run: Run, epoch: int, row: dict[str, Any], writer: Any) -> None:
     score = row[primary_metric(run.task)]
     if score > run.best:
         run.best = score
-        size = image_size(run.config, run.model)
-        export_best(run.eval_model, run.output / "best", run.data, row, size, epoch)
+        export_best(run.eval_model, run.output / "best", run.data.classes, run.data.palette,
+                    run.data.name, row, image_size(run.config, run.model))  # fmt: skip
     save_checkpoint(run.state(epoch), run.output / "last.pt")
 
 
@@ -203,8 +316,8 @@ def fit(config: TrainConfig) -> FitResult:
     of the best epoch, loadable with ``zoo.create_model("local-dir:.../best")``).
 
     Raises:
-        DataError: The data set cannot be used (the message names the file).
-        CheckpointError: ``config.resume`` is unreadable or from another model.
+        zoo.ZooError: Bad data (``DataError``, naming the file), configuration, model name or
+            weights, or a ``config.resume`` checkpoint that is unreadable or from another model.
     """
     run = prepare_run(config)
     if config.resume:
@@ -216,8 +329,7 @@ def fit(config: TrainConfig) -> FitResult:
         train_loss = train_epoch(run, epoch)
         metrics = evaluate(run.eval_model, run.val_loader, run.task, len(run.data.classes),
                            run.accelerator, config.channels_last)  # fmt: skip
-        lr = run.optimizer.param_groups[0]["lr"]
-        row = {"epoch": epoch, "train_loss": train_loss, "lr": lr,
+        row = {"epoch": epoch, "train_loss": train_loss, "lr": run.optimizer.param_groups[0]["lr"],
                "seconds": time.perf_counter() - started, **metrics}  # fmt: skip
         run.history.append(row)
         run.accelerator.print(format_row(epoch, row, run.task))
@@ -233,8 +345,9 @@ def _finish(run: Run) -> FitResult:
         table = class_table(run.data.classes, run.history[-1]["per_class_iou"])
         run.accelerator.print(f"per-class IoU (last epoch):\n{table}")
     best = max(run.history, key=lambda r: r[metric]) if run.history else {metric: 0.0, "epoch": -1}
-    result = FitResult(run.output, run.output / "best", metric, float(best[metric]),
-                       int(best["epoch"]), run.history)  # fmt: skip
+    result = FitResult(output=run.output, best_dir=run.output / "best", best_metric=metric,
+                       best_value=float(best[metric]), best_epoch=int(best["epoch"]),
+                       history=run.history)  # fmt: skip
     if run.config.push_to_hub and run.accelerator.is_main_process:
         _push(result, run.config.push_to_hub)
     run.accelerator.end_training()
@@ -250,10 +363,8 @@ def _tensorboard(output: Path) -> Any:
 
 
 def _push(result: FitResult, repo_id: str) -> None:
-    from .push import push_run
-
     try:
-        result.pushed_url = push_run(result.best_dir, repo_id)
+        result.pushed_url = push_best(result.best_dir, repo_id)
         print(f"Pushed the best model to {repo_id}: {result.pushed_url}")
     except Exception as exc:  # the run is saved; say how to retry whatever went wrong
         result.push_error = f"{type(exc).__name__}: {exc}"

@@ -7,6 +7,19 @@ import torch
 from torch import nn
 
 import zoo
+from tests.zoo.models.base import ClassificationFamily
+
+
+class TestCifarResNet(ClassificationFamily):
+    module = "cifar_resnet"
+
+    def test_forward_backward(self, variant):
+        model = zoo.create_model(variant)
+        logits = model(torch.randn(2, 3, 32, 32))
+        assert logits.shape == (2, 10)
+        logits.sum().backward()
+        assert all(p.grad is not None for p in model.parameters())
+
 
 # depth: (exact parameter count with 10 classes, the paper's figure in millions)
 PAPER = {

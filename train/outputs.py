@@ -1,0 +1,137 @@
+"""What a run writes: atomic checkpoints (``last.pt``), ``metrics.csv``, the confusion matrix,
+the best model (``best/``, a :func:`zoo.save_pretrained` directory) and its Hub push.
+
+Every file goes through :func:`zoo.atomic_write`, so a kill never leaves a truncated file, and
+temporaries that a killed run left behind are removed by its next write.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import random
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+import zoo
+
+
+def rng_state() -> dict[str, Any]:
+    """Python, NumPy and torch (CPU and CUDA) random states, in ``weights_only``-safe types."""
+    kind, keys, pos, has_gauss, gauss = np.random.get_state()
+    state = {
+        "python": random.getstate(),
+        "numpy": [kind, torch.from_numpy(np.asarray(keys).copy()), pos, has_gauss, gauss],
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    """Restore what :func:`rng_state` captured."""
+    random.setstate(state["python"])
+    kind, keys, pos, has_gauss, gauss = state["numpy"]
+    np.random.set_state((kind, keys.numpy(), pos, has_gauss, gauss))
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def save_checkpoint(state: dict[str, Any], path: str | Path) -> Path:
+    """Write ``state`` to ``path`` atomically."""
+    with zoo.atomic_write(path) as file:
+        torch.save(state, file)
+    return Path(path)
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Read a checkpoint written by :func:`save_checkpoint` (a run directory means its ``last.pt``).
+
+    Raises:
+        zoo.CheckpointError: Missing, truncated or not a training checkpoint.
+    """
+    path = Path(path)
+    if path.is_dir():
+        path = path / "last.pt"
+    if not path.is_file():
+        raise zoo.CheckpointError(f"No checkpoint at {path} (a run directory holds last.pt).")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises several types for a damaged zip/pickle
+        raise zoo.CheckpointError(
+            f"Checkpoint {path} is unreadable (truncated or corrupt?): {exc}"
+        ) from exc
+    if not isinstance(state, dict) or "model" not in state or "epoch" not in state:
+        raise zoo.CheckpointError(f"{path} is not a vision-zoo training checkpoint.")
+    return state
+
+
+def write_csv(history: list[dict[str, Any]], path: Path) -> None:
+    """``metrics.csv``: one row per epoch (scalar columns), rewritten from the run's history."""
+    if not history:
+        return
+    columns = list(dict.fromkeys(k for row in history for k in row if not isinstance(row[k], list)))
+    with zoo.atomic_write(path, "w", newline="") as file:
+        writer = csv.DictWriter(file, fieldnames=columns, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(history)
+
+
+def write_confusion_matrix(matrix: list[list[int]], classes: list[str], path: Path) -> None:
+    """The latest validation confusion matrix as CSV (rows: ground truth, columns: prediction)."""
+    with zoo.atomic_write(path, "w", newline="") as file:
+        writer = csv.writer(file)
+        writer.writerow(["true \\ predicted", *classes])
+        writer.writerows([name, *row] for name, row in zip(classes, matrix, strict=True))
+
+
+def export_best(
+    model: nn.Module,
+    directory: Path,
+    classes: list[str],
+    palette: list[tuple[int, int, int]] | None,
+    dataset: str,
+    metrics: dict[str, Any],
+    size: int,
+) -> None:
+    """Save the model as ``directory`` with :func:`zoo.save_pretrained`, swapped in whole."""
+    scalars = {k: float(v) for k, v in metrics.items() if isinstance(v, (int, float))}
+    zoo.save_pretrained(model, directory, labels=classes, palette=palette, metrics=scalars,
+                        dataset=dataset, input_size=(3, size, size), replace=True)  # fmt: skip
+
+
+def push_best(best_dir: Path, repo_id: str) -> str:
+    """Upload ``best/`` as it is saved (weights, config with metrics, a model card).
+
+    Returns:
+        The commit URL.
+
+    Raises:
+        zoo.ZooError: The Hub is unreachable or the directory is not a saved model.
+    """
+    return zoo.push_to_hub(best_dir, repo_id, commit_message="Upload model trained with vision-zoo")
+
+
+def format_row(epoch: int, row: dict[str, Any], task: str) -> str:
+    """One line of the per-epoch validation table."""
+    keys = ("mIoU", "pixel_acc") if task == "segmentation" else ("top1", "top5")
+    scores = "  ".join(f"{k} {row[k]:.4f}" for k in keys)
+    return (
+        f"epoch {epoch:3d} | train loss {row['train_loss']:.4f} | val loss "
+        f"{row['val_loss']:.4f} | {scores} | lr {row['lr']:.2e} | {row['seconds']:.1f}s"
+    )
+
+
+def class_table(classes: list[str], per_class_iou: list[float]) -> str:
+    """Per-class IoU as an aligned two-column table."""
+    width = max(len(c) for c in classes)
+    return "\n".join(
+        f"  {name:<{width}}  {'  n/a' if math.isnan(iou) else f'{iou:.3f}'}"
+        for name, iou in zip(classes, per_class_iou, strict=True)
+    )
