@@ -349,7 +349,8 @@ def _saved_info(name: str, source: str, identifier: str, check: bool) -> ModelIn
     config, (timm_cfg, architecture, model_args) = _saved_config(name, source, identifier)
     if not timm.is_model(architecture):
         raise CheckpointError(
-            f"{name}: config.json names an unregistered architecture '{architecture}'."
+            f"{name}: config.json names architecture '{architecture}', which is not registered "
+            "here (a newer timm or zoo, or a typo?)."
         )
     meta = _saved_meta(config, architecture)
     arguments = {**model_args, "num_classes": int(timm_cfg.get("num_classes") or 0)}
