@@ -43,7 +43,8 @@ def _cases(tmp: Path) -> list[tuple[list[str], str]]:
     seg = ["--model", "fcn", "--model-kwargs", "backbone=test_resnet", "--epochs", "1"]
     truncated = tmp / "truncated.pt"
     truncated.write_bytes(b"PK\x03\x04 not a checkpoint")
-    (tmp / "not-saved").mkdir()
+    two = {"classes": ["x", "y"]}
+    bad_palette = {"classes": ["x", "y"], "palette": [[0, 0], [1, 1, 1]]}
     return [
         (["--model", "local-dir:/nonexistent", "--data", "digits"], "config.json is missing"),
         (["--model", "resnet5O_cifar", "--data", "digits"], "Did you mean"),
@@ -67,12 +68,14 @@ def _cases(tmp: Path) -> list[tuple[list[str], str]]:
          "truncated or corrupt"),
         (["--model", "pspnet_resnet50", "--data", "digits", "--pretrained-backbone"],
          "Hub at .* is unreachable"),
-        (["--model", "pspnet_resnet50", "--data", "digits", "--pretrained"], "no pretrained weights"),
-        ([*seg, "--data", f"masks:{_masks_dataset(tmp / 'm1', {'classes': ['x', 'y']})}",
-          "--num-classes", "5"], "--num-classes 5 disagrees with the 2 classes"),
-        ([*seg, "--data", f"masks:{_masks_dataset(tmp / 'm2', {'classes': ['x', 'y'], 'palette': [[0, 0], [1, 1, 1]]})}"],
+        (["--model", "pspnet_resnet50", "--data", "digits", "--pretrained"],
+         "no pretrained weights"),
+        ([*seg, "--data", f"masks:{_masks_dataset(tmp / 'm1', two)}", "--num-classes", "5"],
+         "--num-classes 5 disagrees with the 2 classes"),
+        ([*seg, "--data", f"masks:{_masks_dataset(tmp / 'm2', bad_palette)}"],
          r"palette entries must be \[r, g, b\]"),
-        ([*seg, "--data", f"masks:{_masks_dataset(tmp / 'm3')}"], "no classes.json; pass --num-classes"),
+        ([*seg, "--data", f"masks:{_masks_dataset(tmp / 'm3')}"],
+         "no classes.json; pass --num-classes"),
         ([*seg, "--data", f"masks:{_masks_dataset(tmp / 'm4', {'classes': 5})}"], "expected"),
     ]  # fmt: skip
 
@@ -91,8 +94,9 @@ def test_command_line_battery(tmp_path, capsys):
 
 def test_corrupt_files_in_a_data_set_are_named(tmp_path, capsys):
     folder = _image_folder(tmp_path / "folder")
-    code = main(["--model", "resnet20_cifar", "--data", f"imagefolder:{folder}", "--epochs", "1",
-                 "--batch-size", "6", "--output", str(tmp_path / "r1"), "--no-progress"])  # fmt: skip
+    argv = ["--model", "resnet20_cifar", "--data", f"imagefolder:{folder}", "--epochs", "1",
+            "--batch-size", "6", "--output", str(tmp_path / "r1"), "--no-progress"]  # fmt: skip
+    code = main(argv)
     err = capsys.readouterr().err
     assert code == 2 and "b/1.png could not be" in err, err
     masks = _masks_dataset(tmp_path / "masks", {"classes": ["x", "y"]}, corrupt_mask=True)

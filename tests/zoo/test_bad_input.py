@@ -217,7 +217,7 @@ def test_extreme_aspect_ratio_is_refused_before_any_resize(lite0):
 def test_push_with_bad_repo_or_directory(tmp_path):
     with pytest.raises(zoo.ConfigError, match="org/name"):
         zoo.push_to_hub(zoo.create_model("resnet20_cifar"), "no-slash")
-    with pytest.raises(zoo.CheckpointError, match="config.json is missing"):
+    with pytest.raises(zoo.CheckpointError, match=r"config\.json is missing"):
         zoo.push_to_hub(tmp_path, "org/name")
 
 
