@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -15,6 +16,7 @@ import zoo
 from .models import LoadedModel, ModelCache, describe
 
 TOP_K = 5
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -65,10 +67,13 @@ def compare(
             continue
         try:
             loaded = cache.get(info, on_load)
+            results.append(run_model(loaded, image))
         except zoo.ZooError as exc:
             results.append(CardResult(name=info.name, error=str(exc)))
-            continue
-        results.append(run_model(loaded, image))
+        except Exception as exc:  # one broken model must not take the other cards down
+            logger.exception("model %s failed", info.name)
+            message = f"it failed to load or run ({type(exc).__name__}: {exc})"
+            results.append(CardResult(name=info.name, error=message[:500]))
     return results
 
 

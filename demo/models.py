@@ -47,6 +47,8 @@ def describe(name: str) -> zoo.ModelInfo | str:
         info = zoo.model_info(name, check_availability=True)
     except zoo.ZooError as exc:
         return str(exc)
+    except Exception as exc:  # e.g. a Hub that answers with an error page
+        return f"its description could not be read ({type(exc).__name__}: {exc})"[:500]
     if info.task != "classification":
         return f"{info.name} is a {info.task} model, not a classifier"
     if not info.available:

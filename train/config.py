@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -105,17 +106,55 @@ class TrainConfig:
                 raise zoo.ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.num_classes is not None and self.num_classes < 1:
             raise zoo.ConfigError(f"num_classes must be at least 1, got {self.num_classes}")
-        if self.lr <= 0:
+        if not math.isfinite(self.lr) or self.lr <= 0:
             raise zoo.ConfigError(f"lr must be positive, got {self.lr}")
+        self._check_ranges()
         if self.hflip is not None and not 0.0 <= self.hflip <= 1.0:
             raise zoo.ConfigError(f"hflip is a probability in [0, 1], got {self.hflip}")
         if self.scale is not None:
             low, high = self.scale
-            if not 0 < low <= high:
+            if not (math.isfinite(high) and 0 < low <= high):
                 raise zoo.ConfigError(
                     f"scale must be LOW HIGH with 0 < LOW <= HIGH, got {self.scale}"
                 )
             object.__setattr__(self, "scale", (float(low), float(high)))
+
+    def _check_ranges(self) -> None:
+        from timm.optim import list_optimizers
+
+        checks = [
+            ("min_lr", 0 <= self.min_lr < math.inf, "a number ≥ 0"),
+            ("momentum", 0 <= self.momentum < math.inf, "a number ≥ 0"),
+            ("weight_decay", 0 <= self.weight_decay < math.inf, "a number ≥ 0"),
+            ("label_smoothing", 0 <= self.label_smoothing < 1, "in [0, 1)"),
+            ("color_jitter", 0 <= self.color_jitter < math.inf, "a number ≥ 0"),
+            ("ema_decay", 0 <= self.ema_decay < 1, "in [0, 1)"),
+            ("warmup_epochs", self.warmup_epochs >= 0, "≥ 0"),
+            ("workers", self.workers >= 0, "≥ 0"),
+            ("seed", self.seed >= 0, "≥ 0"),
+            ("eval_batch_size", self.eval_batch_size is None or self.eval_batch_size >= 1, "≥ 1"),
+            ("image_size", self.image_size is None or 16 <= self.image_size <= 4096,
+             "16 to 4096 pixels"),
+            ("clip_grad", self.clip_grad is None or 0 < self.clip_grad < math.inf, "> 0"),
+            ("max_steps_per_epoch", not self.max_steps_per_epoch or self.max_steps_per_epoch > 0,
+             "> 0"),
+        ]  # fmt: skip
+        for name, ok, expected in checks:
+            if not ok:
+                raise zoo.ConfigError(f"{name} must be {expected}, got {getattr(self, name)}")
+        if self.opt.lower() not in list_optimizers():
+            raise zoo.ConfigError(
+                f"Unknown optimizer {self.opt!r}; timm knows e.g. sgd, adamw, lamb."
+            )
+        reserved = {"pretrained", "num_classes", "pretrained_backbone"} & set(self.model_kwargs)
+        if reserved:
+            raise zoo.ConfigError(
+                f"set {', '.join(sorted(reserved))} with its own option (--pretrained, "
+                "--num-classes, --pretrained-backbone), not --model-kwargs"
+            )
+        repo = self.push_to_hub
+        if repo is not None and (repo.count("/") != 1 or not all(repo.split("/"))):
+            raise zoo.ConfigError(f"push_to_hub must look like 'org/name', got {repo!r}")
 
     def to_dict(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}

@@ -106,7 +106,24 @@ def build_data(spec: str, task: str, seed: int = 0, num_classes: int | None = No
     else:
         splits = masks(root, seed, num_classes)
     splits.augment = AUGMENT_DEFAULTS[kind, task]
+    _check_splits(splits, spec, num_classes)
     return splits
+
+
+def _check_splits(splits: DataSplits, spec: str, num_classes: int | None) -> None:
+    classes = len(splits.classes)
+    if classes < 2:
+        raise DataError(f"{spec}: {classes} class ({splits.classes}); training needs at least 2")
+    if splits.task == "segmentation" and classes > IGNORE_INDEX:
+        raise DataError(f"{spec}: {classes} classes; at most {IGNORE_INDEX} (255 means ignore)")
+    if num_classes is not None and num_classes != classes:
+        raise DataError(
+            f"--num-classes {num_classes} disagrees with the {classes} classes of {spec}; "
+            "drop --num-classes"
+        )
+    for part, dataset in (("training", splits.train), ("validation", splits.val)):
+        if len(dataset) == 0:  # type: ignore[arg-type]
+            raise DataError(f"{spec}: the {part} split is empty; add images")
 
 
 def _split(n: int, seed: int, val_fraction: float) -> tuple[list[int], list[int]]:
@@ -203,12 +220,30 @@ def image_folder(root: Path, seed: int = 0) -> DataSplits:
     tree split 90/10."""
     from torchvision.datasets import ImageFolder
 
+    class Folder(ImageFolder):
+        """Class folders, hidden ones (``.git``, ``.ipynb_checkpoints``) left out."""
+
+        def find_classes(self, directory: str) -> tuple[list[str], dict[str, int]]:
+            names = sorted(e.name for e in Path(directory).iterdir()
+                           if e.is_dir() and not e.name.startswith("."))  # fmt: skip
+            if not names:
+                raise FileNotFoundError(f"no class folders in {directory}")
+            return names, {name: i for i, name in enumerate(names)}
+
     def open_folder(path: Path) -> ImageFolder:
         try:
-            return ImageFolder(str(path), loader=zoo.load_image)
-        except (FileNotFoundError, RuntimeError) as exc:
+            return Folder(str(path), loader=zoo.load_image)
+        except (FileNotFoundError, RuntimeError, NotADirectoryError) as exc:
             raise DataError(f"imagefolder: {path}: {exc}") from exc
 
+    if not root.is_dir():
+        raise DataError(f"imagefolder: {root} is not a directory")
+    if (root / "train").is_dir() != (root / "val").is_dir():
+        have, missing = ("train", "val") if (root / "train").is_dir() else ("val", "train")
+        raise DataError(
+            f"imagefolder: {root} has {have}/ but no {missing}/; use train/ and val/, or one "
+            "folder per class (split 90/10)"
+        )
     if (root / "train").is_dir() and (root / "val").is_dir():
         train, val = open_folder(root / "train"), open_folder(root / "val")
         if train.classes != val.classes:
@@ -253,28 +288,18 @@ def voc(root: Path) -> DataSplits:
     years = sorted(p.name[3:] for p in devkit.glob("VOC20*") if p.is_dir())
     if not years:
         raise DataError(f"voc: no VOC20xx directory in {devkit}")
+    voc_info = zoo.dataset_info("voc")
     splits = []
     for split in ("train", "val"):
         try:
-            splits.append(
-                VOCSegmentation(
-                    str(devkit.parent),
-                    year=years[-1],
-                    image_set=split,
-                    download=False,
-                    transforms=_voc_pair,
-                )
-            )
+            found = VOCSegmentation(str(devkit.parent), year=years[-1], image_set=split,
+                                    download=False)  # fmt: skip
         except (RuntimeError, ValueError, FileNotFoundError) as exc:
             raise DataError(f"voc: {devkit}/VOC{years[-1]}: {exc}") from exc
-    voc_info = zoo.dataset_info("voc")
+        pairs = [(Path(i), Path(m)) for i, m in zip(found.images, found.masks, strict=True)]
+        splits.append(MaskFolder(pairs, len(voc_info.labels), None))  # checks every pair
     return DataSplits(f"voc{years[-1]}", "segmentation", splits[0], splits[1],
                       list(voc_info.labels), list(voc_info.palette))  # fmt: skip
-
-
-def _voc_pair(image: Image.Image, target: Image.Image) -> tuple[Image.Image, tv_tensors.Mask]:
-    mask = torch.from_numpy(np.asarray(target, dtype=np.int64).copy())
-    return image.convert("RGB"), tv_tensors.Mask(mask)
 
 
 class MaskFolder(Dataset):
@@ -368,6 +393,8 @@ def _classes_file(root: Path, num_classes: int | None) -> tuple[list[str], Any]:
     if path.is_file():
         try:
             spec = json.loads(path.read_text(encoding="utf-8"))
+            if not isinstance(spec["classes"], list):
+                raise TypeError("classes must be a list")
             names = [str(n) for n in spec["classes"]]
         except (ValueError, KeyError, TypeError) as exc:
             raise DataError(
@@ -377,7 +404,7 @@ def _classes_file(root: Path, num_classes: int | None) -> tuple[list[str], Any]:
         if palette is not None and not all(
             isinstance(c, list)
             and len(c) == 3
-            and all(isinstance(v, int) and 0 <= v <= 255 for v in c)
+            and all(isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 255 for v in c)
             for c in palette
         ):
             raise DataError(f"{path}: palette entries must be [r, g, b] with integers 0–255")

@@ -7,6 +7,7 @@ lives in :mod:`train.outputs`, how its parts are built in :mod:`train.build`.
 
 from __future__ import annotations
 
+import math
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -136,10 +137,21 @@ class Run:
     def resume(self, path: str) -> None:
         """Continue from a checkpoint of the same model (raises zoo.CheckpointError if not)."""
         state = load_checkpoint(path)
-        if state["config"]["model"] != self.config.model:
+        if (state.get("config") or {}).get("model") != self.config.model:
             raise zoo.CheckpointError(
-                f"{path} is a checkpoint of {state['config']['model']!r}, not {self.config.model!r}"
+                f"{path} is a checkpoint of {(state.get('config') or {}).get('model')!r}, not "
+                f"{self.config.model!r}"
             )
+        try:
+            self._restore(state)
+        except (RuntimeError, KeyError, ValueError, TypeError, IndexError) as exc:
+            raise zoo.CheckpointError(
+                f"{path} does not fit this run (another data set, class count, optimizer or "
+                f"zoo version?): {type(exc).__name__}: {str(exc).splitlines()[0]}"
+            ) from exc
+        self.accelerator.print(f"Resumed from {path} after epoch {state['epoch']}.")
+
+    def _restore(self, state: dict[str, Any]) -> None:
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         parts = (
@@ -153,7 +165,6 @@ class Run:
         self.start_epoch, self.num_updates = state["epoch"] + 1, state["num_updates"]
         self.best, self.history = state["best"], state["history"]
         set_rng_state(state["rng"])
-        self.accelerator.print(f"Resumed from {path} after epoch {state['epoch']}.")
 
 
 def prepare_run(config: TrainConfig) -> Run:
@@ -165,6 +176,9 @@ def prepare_run(config: TrainConfig) -> Run:
     # A notebook may call fit() again with other precision/accumulation settings; accelerate
     # keeps them in a process-wide singleton, so start from a clean one (the distributed set-up,
     # PartialState, is kept).
+    output = Path(config.output)
+    if any(p.exists() and not p.is_dir() for p in (output, *output.parents)):
+        raise zoo.ConfigError(f"--output {output}: a file is in the way of this run directory")
     AcceleratorState._reset_state()
     accelerator = Accelerator(
         mixed_precision=config.amp,
@@ -344,7 +358,13 @@ def _finish(run: Run) -> FitResult:
     if run.task == "segmentation" and run.history:
         table = class_table(run.data.classes, run.history[-1]["per_class_iou"])
         run.accelerator.print(f"per-class IoU (last epoch):\n{table}")
-    best = max(run.history, key=lambda r: r[metric]) if run.history else {metric: 0.0, "epoch": -1}
+    finite = [r for r in run.history if math.isfinite(r[metric])]
+    if run.history and not finite and run.best == float("-inf"):
+        raise zoo.ConfigError(
+            f"validation {metric} was NaN in every epoch, so no best model was saved: the "
+            "training diverged (try a lower --lr) or the validation split has no labelled pixels"
+        )
+    best = max(finite, key=lambda r: r[metric]) if finite else {metric: 0.0, "epoch": -1}
     result = FitResult(output=run.output, best_dir=run.output / "best", best_metric=metric,
                        best_value=float(best[metric]), best_epoch=int(best["epoch"]),
                        history=run.history)  # fmt: skip

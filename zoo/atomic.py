@@ -19,6 +19,12 @@ from typing import IO, Any
 TMP_MARK = ".tmp-"
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def _tmp_prefix(path: Path) -> str:
     """``.NAME.tmp-PID-``: the writer's process id tells a live temporary from a stale one."""
     return f".{path.name}{TMP_MARK}{os.getpid()}-"
@@ -67,6 +73,7 @@ def atomic_write(
             yield file
             file.flush()
             os.fsync(file.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; open() would honour the umask
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -82,11 +89,17 @@ def replace_directory(path: str | os.PathLike[str]) -> Iterator[Path]:
 
     Yields:
         The empty staging directory to write into.
+
+    Raises:
+        FileExistsError: ``path`` exists and is not a directory (it is left alone).
     """
     target = Path(path)
+    if target.exists() and not target.is_dir():
+        raise FileExistsError(f"{target} exists and is not a directory")
     target.parent.mkdir(parents=True, exist_ok=True)
     clean_stale(target.parent)
     staging = Path(tempfile.mkdtemp(prefix=_tmp_prefix(target), dir=target.parent))
+    os.chmod(staging, 0o777 & ~_umask())  # mkdtemp makes 0700
     try:
         yield staging
         old = None

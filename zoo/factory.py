@@ -18,7 +18,16 @@ from .datasets import Palette
 from .errors import CheckpointError, ConfigError, UnknownModelError, ZooError
 from .hub import hub_guard, hub_reachable
 from .labels import get_labels, get_palette
-from .meta import TASKS, TestResize, ZooMeta, check_config, meta_of, read_config, zoo_cfg
+from .meta import (
+    MAX_CLASSES,
+    TASKS,
+    TestResize,
+    ZooMeta,
+    check_config,
+    meta_of,
+    read_config,
+    zoo_cfg,
+)
 from .registry import model_task, resolve_name, unknown_model
 from .sources import installed_path
 from .weights import create_pretrained, weight_source
@@ -70,6 +79,8 @@ def _check_num_classes(num_classes: Any) -> int:
         raise ConfigError(
             f"num_classes must be a non-negative integer (0: no classifier), got {num_classes!r}."
         )
+    if num_classes > MAX_CLASSES:
+        raise ConfigError(f"num_classes={num_classes:,} is more than {MAX_CLASSES:,}.")
     return num_classes
 
 
@@ -122,11 +133,23 @@ def create_model(
         return _create_saved(name, source, identifier, pretrained is not False, kwargs)
     full_name = resolve_name(name)
     if not pretrained:
-        return _build(full_name, pretrained=False, **kwargs)
+        return _build(full_name, pretrained=False, **_without_published_facts(full_name, kwargs))
     try:
         return create_pretrained(full_name, **kwargs)
     except TypeError as exc:
         raise ConfigError(f"'{full_name}' does not accept these arguments: {exc}") from exc
+
+
+def _without_published_facts(full_name: str, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Random weights are not the tag's weights: their record keeps what describes the
+    architecture and its labels (task, palette, test-time resize), not the published metrics,
+    data set and its terms, or an install source."""
+    meta = meta_of(get_pretrained_cfg(full_name))
+    if not (meta.metrics or meta.dataset or meta.data_license or meta.installed):
+        return kwargs
+    fresh = dataclasses.replace(meta, metrics={}, dataset=None, data_license=None, installed=None)
+    overlay = {**(kwargs.get("pretrained_cfg_overlay") or {}), "zoo": fresh}
+    return {**kwargs, "pretrained_cfg_overlay": overlay}
 
 
 def _saved_config(name: str, source: str, identifier: str) -> tuple[dict[str, Any], Any]:
@@ -183,10 +206,11 @@ def _create_saved(
             return _build(architecture, pretrained=pretrained, pretrained_cfg=cfg, **arguments)
     except ZooError:
         raise
-    except (RuntimeError, OSError, ValueError, KeyError, SafetensorError) as exc:
+    except (RuntimeError, OSError, ValueError, KeyError, AttributeError, AssertionError,
+            IndexError, SafetensorError) as exc:  # fmt: skip
         raise CheckpointError(
             f"Could not load the saved model '{name}' (truncated or corrupt weights, or a "
-            f"config.json that does not match them): {exc}"
+            f"config.json that does not match them): {type(exc).__name__}: {exc}"
         ) from exc
 
 
@@ -356,7 +380,8 @@ def _saved_info(name: str, source: str, identifier: str, check: bool) -> ModelIn
     arguments = {**model_args, "num_classes": int(timm_cfg.get("num_classes") or 0)}
     try:
         params = _count_params(architecture, json.dumps(arguments, sort_keys=True, default=str))
-    except (ZooError, RuntimeError, ValueError, AssertionError) as exc:
+    except (ZooError, RuntimeError, ValueError, AssertionError, TypeError, AttributeError,
+            KeyError) as exc:  # fmt: skip
         raise CheckpointError(
             f"{name}: config.json does not describe a buildable model: {exc}"
         ) from exc

@@ -145,3 +145,9 @@ def hub_guard(model_name: str) -> Iterator[None]:
         raise WeightsUnavailableError(
             f"'{model_name}': a file the model needs is missing from its Hub repository: {exc}"
         ) from exc
+    except hf_errors.HfHubHTTPError as exc:  # 401/403 (token), 5xx (the Hub is failing)
+        status = getattr(getattr(exc, "response", None), "status_code", None)
+        raise WeightsUnavailableError(
+            f"'{model_name}': the Hub at {hub_endpoint()} refused the download (HTTP {status}): "
+            f"{str(exc).splitlines()[0]}. Check HF_TOKEN, or retry later."
+        ) from exc

@@ -36,8 +36,13 @@ def _open(source: ImageSource) -> Image.Image:
         return source
     if isinstance(source, np.ndarray):
         return _from_array(source)
-    if isinstance(source, bytes):
-        source = io.BytesIO(source)
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        source = io.BytesIO(bytes(source))
+    elif not isinstance(source, (str, os.PathLike)) and not hasattr(source, "read"):
+        raise InvalidImageError(
+            f"Expected a path, bytes, a binary file, a PIL image or an array, got "
+            f"{type(source).__name__}."
+        )
     name = _describe(source)
     if isinstance(source, (str, os.PathLike)) and not Path(source).is_file():
         raise InvalidImageError(f"No image file at {source}.")
@@ -54,6 +59,10 @@ def _open(source: ImageSource) -> Image.Image:
 
 
 def _from_array(array: np.ndarray) -> Image.Image:
+    if not (np.issubdtype(array.dtype, np.number) or array.dtype == np.bool_):
+        raise InvalidImageError(f"Expected a numeric image array, got dtype {array.dtype}.")
+    if np.issubdtype(array.dtype, np.floating) and not np.isfinite(array).all():
+        raise InvalidImageError("The image array holds NaN or infinite values.")
     if array.ndim == 2 or (array.ndim == 3 and array.shape[2] in (1, 3, 4)):
         array = array.squeeze(2) if array.ndim == 3 and array.shape[2] == 1 else array
         if array.dtype != np.uint8:
@@ -64,6 +73,8 @@ def _from_array(array: np.ndarray) -> Image.Image:
 
 def _to_uint8(array: np.ndarray) -> np.ndarray:
     """Scale a float (0–1) or wide-integer (e.g. 16-bit) image to 0–255."""
+    if array.dtype == np.bool_:
+        return array.astype(np.uint8) * 255
     values = array.astype(np.float64)
     if np.issubdtype(array.dtype, np.floating) and values.max(initial=0) <= 1.0:
         values = values * 255.0

@@ -8,6 +8,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from .errors import ConfigError
 from .images import ImageSource, load_image
 from .labels import get_labels
 
@@ -44,12 +45,19 @@ def classify(model: nn.Module, image: ImageSource, top_k: int = 5) -> list[tuple
 
     Raises:
         InvalidImageError: The image cannot be read.
+        ConfigError: ``top_k`` is not a positive integer, or the model is not a classifier.
     """
+    if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
+        raise ConfigError(f"top_k must be a positive integer, got {top_k!r}")
     model.eval()
     pil = load_image(image)
     device = next(model.parameters()).device
     batch = eval_transform(model)(pil).unsqueeze(0).to(device)  # (1, 3, H, W)
-    return top_labels(model(batch)[0], get_labels(model), top_k)
+    logits = model(batch)
+    if not isinstance(logits, torch.Tensor) or logits.ndim != 2:
+        shape = tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__
+        raise ConfigError(f"classify needs a classifier ((1, K) logits); this model gave {shape}.")
+    return top_labels(logits[0], get_labels(model), top_k)
 
 
 def top_labels(logits: torch.Tensor, labels: list[str], top_k: int = 5) -> list[tuple[str, float]]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
@@ -14,7 +15,7 @@ from typing import Any, cast
 from torch import nn
 
 from .atomic import atomic_write, replace_directory
-from .datasets import Palette
+from .datasets import DATASETS, Palette
 from .errors import ConfigError
 from .factory import create_model
 from .labels import get_labels, get_palette, id2label, label2id
@@ -46,10 +47,13 @@ def saved_meta(
         updates["metrics"] = dict(metrics)
     if dataset is not None:
         updates["dataset"] = dataset
+        known = DATASETS.get(dataset)
+        updates["data_license"] = known.terms if known is not None else None
     meta = dataclasses.replace(meta, **updates)
-    if meta.task == "segmentation" and meta.palette is None:
+    if meta.task == "segmentation":  # one colour per output, whatever the head was reset to
         num_classes = len(labels) if labels is not None else model.num_classes
-        meta = dataclasses.replace(meta, palette=get_palette({"num_classes": num_classes}))
+        colours = get_palette({"num_classes": num_classes, "zoo": meta})
+        meta = dataclasses.replace(meta, palette=colours)
     return meta
 
 
@@ -82,6 +86,76 @@ def _config_json(model: nn.Module, fields: dict[str, Any], input_size: Sequence[
         config = json.loads(path.read_text(encoding="utf-8"))
     config.update(fields)
     return json.dumps(config, indent=2)
+
+
+def _num_classes(model: Any) -> int:
+    num_classes = getattr(model, "num_classes", None)
+    if not isinstance(model, nn.Module) or not hasattr(model, "pretrained_cfg"):
+        raise ConfigError(
+            f"save_pretrained needs a model built by zoo.create_model or timm, got "
+            f"{type(model).__name__} (unwrap DataParallel/DDP/torch.compile first: .module, "
+            "._orig_mod)."
+        )
+    if not isinstance(num_classes, int):
+        raise ConfigError(f"{type(model).__name__} has no num_classes; it cannot be saved.")
+    return num_classes
+
+
+def _labels(model: nn.Module, labels: Sequence[str] | None, num_classes: int) -> list[str]:
+    if labels is None:
+        return get_labels(model)
+    if isinstance(labels, str) or not all(isinstance(n, str) for n in labels):
+        raise ConfigError(f"labels must be a list of strings, got {labels!r:.80}")
+    if len(labels) != num_classes:
+        raise ConfigError(f"Expected {num_classes} label names, got {len(labels)}.")
+    return list(labels)
+
+
+def _palette(palette: Any, num_classes: int) -> Palette | None:
+    if palette is None:
+        return None
+    try:
+        colours = tuple((int(c[0]), int(c[1]), int(c[2])) for c in palette)
+        valid = all(len(c) == 3 for c in palette) and all(0 <= v <= 255 for c in colours for v in c)
+    except (TypeError, ValueError, IndexError):
+        valid = False
+    if not valid or isinstance(palette, str):
+        raise ConfigError(
+            f"palette must be (r, g, b) triples of integers 0–255, got {palette!r:.80}"
+        )
+    if len(colours) != num_classes:
+        raise ConfigError(f"Expected {num_classes} palette colours, got {len(colours)}.")
+    return colours
+
+
+def _metrics(metrics: Any) -> dict[str, float | str] | None:
+    if metrics is None:
+        return None
+    if not isinstance(metrics, Mapping):
+        raise ConfigError(f"metrics must be a mapping of name to value, got {metrics!r:.80}")
+    out: dict[str, float | str] = {}
+    for name, value in metrics.items():
+        if isinstance(value, str):
+            out[str(name)] = value
+            continue
+        try:
+            number = float(value)  # numpy and 0-d tensor scalars too
+        except (TypeError, ValueError):
+            number = math.nan
+        if not math.isfinite(number):
+            raise ConfigError(f"metric {name!r} must be a finite number or a string, got {value!r}")
+        out[str(name)] = number
+    return out
+
+
+def _directory(directory: Any) -> Path:
+    if not isinstance(directory, (str, os.PathLike)) or not str(directory):
+        raise ConfigError(f"directory must be a non-empty path, got {directory!r}")
+    path = Path(directory)
+    for part in (path, *path.parents):
+        if part.exists() and not part.is_dir():
+            raise ConfigError(f"Cannot save to {path}: {part} is a file, not a directory.")
+    return path
 
 
 def save_pretrained(
@@ -120,20 +194,24 @@ def save_pretrained(
         The directory path.
 
     Raises:
-        ConfigError: ``labels`` or ``palette`` does not have one entry per output class.
+        ConfigError: Not a timm/zoo model; ``labels`` or ``palette`` not one valid entry per
+            output class; metrics that are not finite numbers or strings; a bad
+            ``input_size``; ``directory`` empty or an existing file.
     """
     from safetensors.torch import save as safetensors_bytes
 
-    num_classes = model.num_classes
-    names = list(labels) if labels is not None else get_labels(model)
-    if len(names) != num_classes:
-        raise ConfigError(f"Expected {num_classes} label names, got {len(names)}.")
-    if palette is not None and len(palette) != num_classes:
-        raise ConfigError(f"Expected {num_classes} palette colours, got {len(palette)}.")
-    meta = saved_meta(model, labels, palette, metrics, dataset)
+    num_classes = _num_classes(model)
+    names = _labels(model, labels, num_classes)
+    colours = _palette(palette, num_classes)
+    scores = _metrics(metrics)
+    directory = _directory(directory)
+    if input_size is not None and not (
+        len(input_size) == 3 and all(isinstance(v, int) and 0 < v <= 4096 for v in input_size)
+    ):
+        raise ConfigError(f"input_size must be (C, H, W) positive integers, got {input_size!r}.")
+    meta = saved_meta(model, labels, colours, scores, dataset)
     fields = {"label_names": names, "id2label": id2label(names), "label2id": label2id(names),
               **meta.to_config()}  # fmt: skip
-    directory = Path(directory)
     config = _config_json(model, fields, input_size)
     # contiguous(): channels_last weights are strided, which safetensors refuses
     tensors = {k: v.contiguous() for k, v in model.state_dict().items()}

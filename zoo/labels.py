@@ -10,7 +10,8 @@ from timm.models import PretrainedCfg
 from torch import nn
 
 from .datasets import Palette, voc_palette
-from .meta import cfg_dict, meta_of
+from .errors import ConfigError
+from .meta import MAX_CLASSES, cfg_dict, meta_of
 
 ModelOrCfg = nn.Module | Mapping[str, Any] | PretrainedCfg
 
@@ -39,6 +40,8 @@ def get_labels(model_or_cfg: ModelOrCfg) -> list[str]:
     """
     cfg = cfg_dict(model_or_cfg)
     num_classes = _num_classes(model_or_cfg, cfg)
+    if num_classes > MAX_CLASSES:
+        raise ConfigError(f"num_classes={num_classes:,} is more than {MAX_CLASSES:,}.")
     names = cfg.get("label_names")
     if names:
         if isinstance(names, Mapping):

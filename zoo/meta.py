@@ -13,6 +13,7 @@ record to every model it builds (``model.pretrained_cfg["zoo"]``), and
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
@@ -27,6 +28,11 @@ from .errors import CheckpointError
 
 TASKS = ("classification", "segmentation")
 RESIZE_MODES = ("whole", "keep_ratio")
+#: Bounds on what a config may ask for, so a hostile config.json cannot make a load allocate
+#: without limit (ImageNet-22k has 21,843 classes; nominal inputs stay within 2048 px a side).
+MAX_CLASSES = 1_000_000
+MAX_INPUT_SIDE = 2048
+INTERPOLATIONS = ("nearest", "bilinear", "bicubic", "box", "hamming", "lanczos")
 
 
 @dataclass(frozen=True)
@@ -122,7 +128,10 @@ class ZooMeta:
                 values.pop("test_resize")
         installed = values.get("installed")
         if isinstance(installed, Mapping):
-            values["installed"] = InstalledWeights(**installed)
+            try:
+                values["installed"] = InstalledWeights(**installed)
+            except TypeError:
+                values.pop("installed")
         if not isinstance(values.get("metrics", {}), Mapping):
             values.pop("metrics")
         try:
@@ -209,12 +218,101 @@ def read_config(directory: str | os.PathLike[str]) -> dict[str, Any]:
     return check_config(config, str(path))
 
 
+def _is_int(value: Any, low: int, high: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _check_pretrained_cfg(cfg: dict[str, Any], num_classes: int, where: str) -> None:
+    def bad(key: str, expected: str) -> CheckpointError:
+        return CheckpointError(
+            f"{where}: pretrained_cfg.{key} must be {expected}, got {cfg[key]!r}."
+        )
+
+    size = cfg.get("input_size", [3, 224, 224])
+    if not (
+        isinstance(size, (list, tuple))
+        and len(size) == 3
+        and _is_int(size[0], 1, 64)
+        and all(_is_int(v, 1, MAX_INPUT_SIDE) for v in size[1:])
+    ):
+        raise CheckpointError(
+            f"{where}: pretrained_cfg.input_size must be [C, H, W] with 1 ≤ H, W ≤ "
+            f"{MAX_INPUT_SIDE}, got {size!r}."
+        )
+    for key in ("mean", "std"):
+        values = cfg.get(key)
+        if key in cfg and not (
+            isinstance(values, (list, tuple))
+            and len(values) == size[0]
+            and all(_is_number(v) for v in values)
+        ):
+            raise bad(key, f"{size[0]} finite numbers (one per input channel)")
+    if "std" in cfg and any(v <= 0 for v in cfg["std"]):
+        raise bad("std", "positive")
+    if "interpolation" in cfg and cfg["interpolation"] not in INTERPOLATIONS:
+        raise bad("interpolation", f"one of {INTERPOLATIONS}")
+    if "crop_pct" in cfg and not (_is_number(cfg["crop_pct"]) and 0 < cfg["crop_pct"] <= 2):
+        raise bad("crop_pct", "a number in (0, 2]")
+    if cfg.get("num_classes", num_classes) != num_classes:
+        raise CheckpointError(
+            f"{where}: num_classes is {num_classes} but pretrained_cfg.num_classes is "
+            f"{cfg['num_classes']!r}; the weights were saved with one of them."
+        )
+    paper_ids = cfg.get("paper_ids")
+    if (
+        paper_ids is not None
+        and not isinstance(paper_ids, str)
+        and not (
+            isinstance(paper_ids, (list, tuple)) and all(isinstance(p, str) for p in paper_ids)
+        )
+    ):
+        raise bad("paper_ids", "a string or a list of strings")
+
+
+def _check_record(config: dict[str, Any], num_classes: int, where: str) -> None:
+    names = config.get("label_names")
+    if names is not None and not (
+        isinstance(names, list)
+        and len(names) == num_classes
+        and all(isinstance(n, str) for n in names)
+    ):
+        raise CheckpointError(f"{where}: label_names must be {num_classes} strings.")
+    palette = config.get("palette")
+    if palette is not None and not (
+        isinstance(palette, list)
+        and len(palette) == num_classes
+        and all(
+            isinstance(c, list) and len(c) == 3 and all(_is_int(v, 0, 255) for v in c)
+            for c in palette
+        )
+    ):
+        raise CheckpointError(f"{where}: palette must be {num_classes} [r, g, b] lists of 0–255.")
+    metrics = config.get("metrics")
+    if metrics is not None and not (
+        isinstance(metrics, dict)
+        and all(_is_number(v) or isinstance(v, str) for v in metrics.values())
+    ):
+        raise CheckpointError(f"{where}: metrics must map names to finite numbers or strings.")
+    if config.get("task", "classification") not in TASKS:
+        raise CheckpointError(f"{where}: task must be one of {TASKS}, got {config['task']!r}.")
+    resize = config.get("test_resize")
+    if resize is not None and ZooMeta.from_dict({"test_resize": resize}).test_resize is None:
+        raise CheckpointError(f"{where}: test_resize must be {{'mode': ..., 'size': [a, b]}}.")
+
+
 def check_config(config: Any, where: str) -> dict[str, Any]:
-    """Validate a parsed ``config.json``.
+    """Validate a parsed ``config.json`` before anything is built from it.
 
     Raises:
-        CheckpointError: Not an object, no ``architecture``, a ``pretrained_cfg`` that is not an
-            object, or a ``num_classes`` that is not a positive integer.
+        CheckpointError: Not an object; no ``architecture``; ``num_classes`` not an integer in
+            [0, 1,000,000] or disagreeing with ``model_args`` / ``pretrained_cfg`` (loading
+            would silently re-initialise the classifier); an input size, mean/std,
+            interpolation or crop that cannot be used; labels or a palette that are not one
+            entry per class; malformed metrics, task or test-time resize.
     """
     if not isinstance(config, dict):
         raise CheckpointError(
@@ -223,11 +321,21 @@ def check_config(config: Any, where: str) -> dict[str, Any]:
         )
     if not isinstance(config.get("architecture"), str) or not config["architecture"]:
         raise CheckpointError(f"{where} has no 'architecture' (the timm model name).")
-    if not isinstance(config.get("pretrained_cfg", {}), dict):
-        raise CheckpointError(f"{where}: 'pretrained_cfg' must be an object.")
-    num_classes = config.get("num_classes", 1)
-    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 0:
+    for key in ("pretrained_cfg", "model_args"):
+        if not isinstance(config.get(key, {}), dict):
+            raise CheckpointError(f"{where}: '{key}' must be an object.")
+    num_classes = config.get("num_classes", 1000)
+    if not _is_int(num_classes, 0, MAX_CLASSES):
         raise CheckpointError(
-            f"{where}: 'num_classes' must be a non-negative integer, got {num_classes!r}."
+            f"{where}: 'num_classes' must be an integer from 0 to {MAX_CLASSES:,}, got "
+            f"{num_classes!r}."
         )
+    saved_args = config.get("model_args", {}).get("num_classes", num_classes)
+    if saved_args != num_classes:
+        raise CheckpointError(
+            f"{where}: num_classes is {num_classes} but model_args.num_classes is "
+            f"{saved_args!r}; loading would silently re-initialise the classifier."
+        )
+    _check_pretrained_cfg(config.get("pretrained_cfg", {}), num_classes, where)
+    _check_record(config, num_classes, where)
     return config

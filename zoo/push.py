@@ -22,6 +22,22 @@ def _numeric(metrics: Mapping[str, float | str]) -> dict[str, float]:
     return {k: float(v) for k, v in metrics.items() if isinstance(v, (int, float)) and k != "epoch"}
 
 
+def _check_repo_id(repo_id: object) -> None:
+    from huggingface_hub.errors import HFValidationError
+    from huggingface_hub.utils import validate_repo_id
+
+    valid = isinstance(repo_id, str) and repo_id.count("/") == 1 and all(repo_id.split("/"))
+    if valid:
+        try:
+            validate_repo_id(str(repo_id))
+        except HFValidationError:
+            valid = False
+    if not valid:
+        raise ConfigError(
+            f"repo_id must look like 'org/name' (letters, digits, '-', '_', '.'), got {repo_id!r}"
+        )
+
+
 def model_card(info: ModelInfo, repo_id: str) -> str:
     """The ``README.md`` model card of a saved model: YAML front matter (``library_name``,
     ``tags``, ``license``, ``datasets``, ``pipeline_tag``, ``model-index`` with the metrics) and a
@@ -134,8 +150,7 @@ def push_to_hub(
         ConfigError: ``repo_id`` is not ``org/name``, or model-only arguments with a directory.
         CheckpointError: A directory that is not a saved model.
     """
-    if not isinstance(repo_id, str) or repo_id.count("/") != 1 or not all(repo_id.split("/")):
-        raise ConfigError(f"repo_id must look like 'org/name', got {repo_id!r}")
+    _check_repo_id(repo_id)
     if not isinstance(model, nn.Module):
         if metrics is not None or dataset is not None or labels is not None:
             raise ConfigError("metrics, dataset and labels are recorded in a saved directory.")

@@ -13,6 +13,8 @@ gradio_client = pytest.importorskip("gradio_client")
 from gradio_client import Client, handle_file  # noqa: E402
 from gradio_client.exceptions import AppError  # noqa: E402
 
+import zoo  # noqa: E402
+
 GOOD = "tf_efficientnet_lite0.in1k"
 
 
@@ -29,7 +31,10 @@ def _bad_names(tmp_path):
     corrupt = tmp_path / "corrupt"
     corrupt.mkdir()
     (corrupt / "config.json").write_text("[1, 2, 3]")
+    gray = tmp_path / "gray"
+    zoo.save_pretrained(zoo.create_model("resnet20_cifar", in_chans=1), gray)
     return [
+        (f"local-dir:{gray}", "failed to load or run (RuntimeError"),
         ("hf-hub:", "hf-hub:org/name"),
         ("hf-hub:a/b/c", "hf-hub:org/name"),
         ("hf-hub:org/na me", "hf-hub:org/name"),

@@ -30,12 +30,15 @@ def _masks_dataset(root: Path, classes: dict | None = None, corrupt_mask: bool =
     return root
 
 
-def _image_folder(root: Path) -> Path:
-    for label in ("a", "b"):
+def _image_folder(root: Path, images: int = 3, corrupt: bool = False) -> Path:
+    for label in ("a", "b")[: 1 if images == 1 else 2]:
         (root / label).mkdir(parents=True)
-        for i in range(3):
+        for i in range(images):
             Image.new("RGB", (16, 16), (i * 50, 0, 0)).save(root / label / f"{i}.png")
-    (root / "b" / "1.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+    if images == 1:
+        (root / "b").mkdir()
+    if corrupt:
+        (root / "b" / "1.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
     return root
 
 
@@ -44,6 +47,12 @@ def _cases(tmp: Path) -> list[tuple[list[str], str]]:
     truncated = tmp / "truncated.pt"
     truncated.write_bytes(b"PK\x03\x04 not a checkpoint")
     two = {"classes": ["x", "y"]}
+    one_class = tmp / "one-class"
+    (one_class / "a").mkdir(parents=True)
+    Image.new("RGB", (8, 8)).save(one_class / "a" / "0.png")
+    one_image = _image_folder(tmp / "one-image", images=1)
+    train_only = tmp / "train-only"
+    _image_folder(train_only / "train")
     bad_palette = {"classes": ["x", "y"], "palette": [[0, 0], [1, 1, 1]]}
     return [
         (["--model", "local-dir:/nonexistent", "--data", "digits"], "config.json is missing"),
@@ -66,6 +75,8 @@ def _cases(tmp: Path) -> list[tuple[list[str], str]]:
          "No checkpoint"),
         (["--model", "resnet20_cifar", "--data", "digits", "--resume", str(truncated)],
          "truncated or corrupt"),
+        (["--model", "resnet20_cifar", "--data", "digits", "--output", str(truncated)],
+         "a file is in the way"),
         (["--model", "pspnet_resnet50", "--data", "digits", "--pretrained-backbone"],
          "Hub at .* is unreachable"),
         (["--model", "pspnet_resnet50", "--data", "digits", "--pretrained"],
@@ -77,13 +88,37 @@ def _cases(tmp: Path) -> list[tuple[list[str], str]]:
         ([*seg, "--data", f"masks:{_masks_dataset(tmp / 'm3')}"],
          "no classes.json; pass --num-classes"),
         ([*seg, "--data", f"masks:{_masks_dataset(tmp / 'm4', {'classes': 5})}"], "expected"),
+        ([*seg, "--data", f"masks:{_masks_dataset(tmp / 'm6', {'classes': ['only']})}"],
+         "training needs at least 2"),
+        (["--model", "resnet20_cifar", "--data", f"imagefolder:{one_class}"],
+         "training needs at least 2"),
+        (["--model", "resnet20_cifar", "--data", f"imagefolder:{one_image}"], "no valid file"),
+        (["--model", "resnet20_cifar", "--data", f"imagefolder:{truncated}"], "not a directory"),
+        (["--model", "resnet20_cifar", "--data", f"imagefolder:{train_only}"], "no val/"),
+        (["--model", "resnet20_cifar", "--data", "digits", "--num-classes", "5"],
+         "--num-classes 5 disagrees with the 10 classes"),
+        (["--model", "resnet20_cifar", "--data", "digits", "--opt", "bogus"], "Unknown optimizer"),
+        (["--model", "resnet20_cifar", "--data", "digits", "--min-lr", "-1"], "min_lr must be"),
+        (["--model", "resnet20_cifar", "--data", "digits", "--lr", "nan"], "lr must be positive"),
+        (["--model", "resnet20_cifar", "--data", "digits", "--label-smoothing", "2"],
+         r"label_smoothing must be in \[0, 1\)"),
+        (["--model", "resnet20_cifar", "--data", "digits", "--workers", "-1"], "workers must be"),
+        (["--model", "resnet20_cifar", "--data", "digits", "--image-size", "1"],
+         "image_size must be 16 to 4096"),
+        (["--model", "resnet20_cifar", "--data", "digits", "--ema-decay", "2"], "ema_decay must"),
+        (["--model", "resnet20_cifar", "--data", "digits", "--scale", "0.5", "inf"], "LOW <= HIGH"),
+        (["--model", "resnet20_cifar", "--data", "digits", "--model-kwargs", "pretrained=True"],
+         "with its own option"),
+        (["--model", "resnet20_cifar", "--data", "digits", "--push-to-hub", "not-a-repo"],
+         "org/name"),
     ]  # fmt: skip
 
 
 def test_command_line_battery(tmp_path, capsys):
     for argv, message in _cases(tmp_path):
         output = tmp_path / "run"
-        code = main([*argv, "--output", str(output), "--no-progress"])
+        own_output = [] if "--output" in argv else ["--output", str(output)]
+        code = main([*argv, *own_output, "--no-progress"])
         err = capsys.readouterr().err.strip()
         assert code == 2, (argv, err)
         assert err.count("\n") == 0 and "Traceback" not in err, (argv, err)
@@ -93,7 +128,7 @@ def test_command_line_battery(tmp_path, capsys):
 
 
 def test_corrupt_files_in_a_data_set_are_named(tmp_path, capsys):
-    folder = _image_folder(tmp_path / "folder")
+    folder = _image_folder(tmp_path / "folder", corrupt=True)
     argv = ["--model", "resnet20_cifar", "--data", f"imagefolder:{folder}", "--epochs", "1",
             "--batch-size", "6", "--output", str(tmp_path / "r1"), "--no-progress"]  # fmt: skip
     code = main(argv)
@@ -122,3 +157,21 @@ def test_the_issue_example_exits_2_with_one_line():
                           text=True, timeout=120)  # fmt: skip
     assert done.returncode == 2, done.stderr
     assert done.stderr.strip().count("\n") == 0 and "config.json is missing" in done.stderr
+
+
+def test_resume_into_a_run_it_does_not_fit(tmp_path, capsys):
+    first = ["--model", "resnet20_cifar", "--data", "digits", "--epochs", "2",
+             "--max-steps-per-epoch", "1", "--output", str(tmp_path), "--no-progress"]  # fmt: skip
+    assert main([*first[:4], "--epochs", "1", *first[6:]]) == 0
+    capsys.readouterr()
+    code = main([*first, "--opt", "adamw", "--resume", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == 2 and "does not fit this run" in err and err.count("\n") == 1, err
+
+
+def test_hidden_folders_are_not_classes(tmp_path):
+    from train.data import build_data
+
+    folder = _image_folder(tmp_path / "data")
+    (folder / ".ipynb_checkpoints").mkdir()
+    assert build_data(f"imagefolder:{folder}", "classification").classes == ["a", "b"]

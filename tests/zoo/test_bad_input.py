@@ -92,8 +92,8 @@ CONFIGS = [
     ("{not json", "Cannot read"),
     ("{}", "no 'architecture'"),
     ('{"architecture": 7}', "no 'architecture'"),
-    ('{"architecture": "resnet20_cifar", "num_classes": -1}', "non-negative integer"),
-    ('{"architecture": "resnet20_cifar", "num_classes": "ten"}', "non-negative integer"),
+    ('{"architecture": "resnet20_cifar", "num_classes": -1}', "integer from 0 to"),
+    ('{"architecture": "resnet20_cifar", "num_classes": "ten"}', "integer from 0 to"),
     ('{"architecture": "resnet20_cifar", "pretrained_cfg": []}', "must be an object"),
     ('{"architecture": "no_such_arch", "num_classes": 10}', "not registered"),
 ]
@@ -273,3 +273,143 @@ def test_hrnet_accepts_sizes_that_are_not_multiples_of_32():
     model = zoo.create_model("hrnetv2_w18", num_classes=2).eval()
     with torch.no_grad():
         assert model(torch.randn(1, 3, 97, 131)).shape == (1, 2, 97, 131)
+
+
+TAMPERED = [
+    (lambda c: c.update(num_classes=5), "re-initialise the classifier"),
+    (lambda c: c.update(num_classes=10**9), "integer from 0 to 1,000,000"),
+    (lambda c: c.update(model_args=None), "'model_args' must be an object"),
+    (lambda c: c["pretrained_cfg"].update(interpolation="bogus"), "interpolation must be one of"),
+    (lambda c: c["pretrained_cfg"].update(input_size=[3, 0, 0]), r"input_size must be \[C, H, W\]"),
+    (lambda c: c["pretrained_cfg"].update(input_size=[3, 4000, 4000]), "≤ 2048"),
+    (lambda c: c["pretrained_cfg"].update(input_size=None), r"input_size must be \[C, H, W\]"),
+    (lambda c: c["pretrained_cfg"].update(std=[0, 0, 0]), "std must be positive"),
+    (lambda c: c["pretrained_cfg"].update(mean="abc"), "mean must be 3 finite numbers"),
+    (lambda c: c["pretrained_cfg"].update(mean=[float("nan")] * 3), "mean must be 3 finite"),
+    (lambda c: c["pretrained_cfg"].update(crop_pct=100), r"crop_pct must be a number in \(0, 2\]"),
+    (lambda c: c["pretrained_cfg"].update(paper_ids=5), "paper_ids must be a string"),
+    (lambda c: c.update(label_names=5), "label_names must be 10 strings"),
+    (lambda c: c.update(label_names=["a"] * 3), "label_names must be 10 strings"),
+    (lambda c: c.update(palette=[[300, 0, 0]] * 10), r"palette must be 10 \[r, g, b\]"),
+    (lambda c: c.update(metrics={"top1": [1]}), "metrics must map names"),
+    (lambda c: c.update(task="detection"), "task must be one of"),
+    (lambda c: c.update(test_resize={"mode": "stretch"}), "test_resize must be"),
+]
+
+
+@pytest.mark.parametrize(("tamper", "message"), TAMPERED)
+def test_tampered_config_fields(tmp_path, tamper, message):
+    directory = _saved(tmp_path)
+    config = json.loads((directory / "config.json").read_text())
+    tamper(config)
+    (directory / "config.json").write_text(json.dumps(config))
+    start = time.monotonic()
+    for call in (zoo.create_model, zoo.model_info):
+        with pytest.raises(zoo.CheckpointError, match=message):
+            call(f"local-dir:{directory}")
+    assert time.monotonic() - start < 5.0
+
+
+def test_a_config_naming_another_architecture_family(tmp_path):
+    directory = _saved(tmp_path)
+    config = json.loads((directory / "config.json").read_text())
+    config["architecture"] = "tf_efficientnet_lite0"
+    (directory / "config.json").write_text(json.dumps(config))
+    with pytest.raises(zoo.ZooError):
+        zoo.create_model(f"local-dir:{directory}")
+
+
+SAVE_ARGUMENTS = [
+    ({"labels": "cat"}, "labels must be a list of strings"),
+    ({"labels": [1, 2, 3]}, "labels must be a list of strings"),
+    ({"palette": [(0.1, 0.2, 0.3)] * 3 + [(300, 0, 0)]}, "integers 0–255"),
+    ({"palette": "#ff0000"}, "integers 0–255"),
+    ({"palette": [(1, 2)] * 3}, "integers 0–255"),
+    ({"metrics": {"mIoU": float("nan")}}, "finite number"),
+    ({"metrics": {"mIoU": object()}}, "finite number"),
+    ({"metrics": "abc"}, "mapping"),
+    ({"input_size": (3, 100_000, 100_000)}, "input_size must be"),
+    ({"input_size": "abc"}, "input_size must be"),
+]
+
+
+@pytest.mark.parametrize(("kwargs", "message"), SAVE_ARGUMENTS)
+def test_bad_save_arguments(tmp_path, kwargs, message):
+    model = zoo.create_model("fcn_tf_efficientnet_lite0", num_classes=3)
+    with pytest.raises(zoo.ConfigError, match=message):
+        zoo.save_pretrained(model, tmp_path / "out", **kwargs)
+    assert not (tmp_path / "out").exists()
+
+
+def test_save_targets_and_models_that_cannot_be_saved(tmp_path):
+    model = zoo.create_model("resnet20_cifar")
+    a_file = tmp_path / "file"
+    a_file.write_text("keep me")
+    for directory in (a_file, a_file / "below", ""):
+        with pytest.raises(zoo.ZooError):
+            zoo.save_pretrained(model, directory, replace=True)
+    assert a_file.read_text() == "keep me"
+    for bad in (torch.nn.Linear(2, 2), torch.nn.DataParallel(model), None):
+        with pytest.raises(zoo.ConfigError, match=r"zoo\.create_model or timm"):
+            zoo.save_pretrained(bad, tmp_path / "x")
+
+    zoo.save_pretrained(model, tmp_path / "ok", metrics={"top1": np.float32(0.5)})  # numpy ok
+    assert zoo.model_info(f"local-dir:{tmp_path / 'ok'}").metrics == {"top1": 0.5}
+
+
+def test_saved_files_are_readable_by_others(tmp_path):
+    old = os.umask(0o022)
+    try:
+        directory = zoo.save_pretrained(zoo.create_model("resnet20_cifar"), tmp_path / "m")
+        swapped = zoo.save_pretrained(zoo.create_model("resnet20_cifar"), tmp_path / "b",
+                                      replace=True)  # fmt: skip
+    finally:
+        os.umask(old)
+    for path in (
+        directory / "model.safetensors",
+        directory / "config.json",
+        swapped / "config.json",
+    ):
+        assert path.stat().st_mode & 0o777 == 0o644, path
+    assert swapped.stat().st_mode & 0o777 == 0o755
+
+
+def test_more_image_sources():
+    for source in (None, 5, [1, 2, 3], torch.zeros(3, 8, 8), np.array([["a", "b"]])):
+        with pytest.raises(zoo.InvalidImageError, match="Expected"):
+            zoo.load_image(source)
+    with pytest.raises(zoo.InvalidImageError, match="NaN or infinite"):
+        zoo.load_image(np.full((8, 8, 3), np.nan))
+    png = io_bytes(Image.new("RGB", (4, 4), (10, 20, 30)))
+    assert zoo.load_image(bytearray(png)).getpixel((0, 0)) == (10, 20, 30)
+    assert zoo.load_image(memoryview(png)).size == (4, 4)
+    assert zoo.load_image(np.ones((4, 4), bool)).getpixel((0, 0)) == (255, 255, 255)
+
+
+def io_bytes(image: Image.Image) -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def test_classify_rejects_bad_top_k_and_non_classifiers(lite0, photos):
+    for top_k in (0, -1, 2.5, True, None):
+        with pytest.raises(zoo.ConfigError, match="top_k"):
+            zoo.classify(lite0, photos["coffee.png"], top_k=top_k)
+    segmenter = zoo.create_model("fcn_tf_efficientnet_lite0", num_classes=2)
+    with pytest.raises(zoo.ConfigError, match="needs a classifier"):
+        zoo.classify(segmenter, photos["coffee.png"])
+
+
+def test_more_bad_names_and_repos():
+    with pytest.raises(zoo.UnknownModelError, match="Unknown tag 'bogus' for 'resnet50'"):
+        zoo.create_model("deeplabv3", backbone="resnet50.bogus")
+    for repo in ("a/b c", "../..", "org/", 5):
+        with pytest.raises(zoo.ConfigError, match="org/name"):
+            zoo.push_to_hub(zoo.create_model("resnet20_cifar"), repo)
+    with pytest.raises(zoo.ConfigError, match="more than 1,000,000"):
+        zoo.create_model("resnet20_cifar", num_classes=10**9)
+    with pytest.raises(zoo.ConfigError, match="more than 1,000,000"):
+        zoo.get_labels({"num_classes": 10**12})

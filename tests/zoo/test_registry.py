@@ -56,19 +56,29 @@ def test_every_recorded_tag_is_a_zoo_cfg_in_timms_registry():
     assert lite.hf_hub_id == "timm/tf_efficientnet_lite0.in1k"  # timm's own fields untouched
 
 
+def test_random_weights_do_not_carry_the_published_facts():
+    assert zoo.model_info("deeplabv3_resnet50").metrics["mIoU"] == 66.4  # the tag's weights
+    random = zoo.create_model("deeplabv3_resnet50").pretrained_cfg["zoo"]  # not those weights
+    assert random["metrics"] == {} and random["dataset"] is None and random["data_license"] is None
+    assert random["palette"] and random["test_resize"]  # the architecture's use stays
+    lite = zoo.create_model("tf_efficientnet_lite0").pretrained_cfg["zoo"]
+    assert lite["dataset"] is None and lite["installed"] is None
+    pretrained = zoo.create_model("tf_efficientnet_lite0", pretrained=True)
+    assert pretrained.pretrained_cfg["zoo"]["dataset"] == "imagenet-1k"
+
+
 def test_the_record_travels_with_the_model_and_through_config_json(tmp_path):
     model = zoo.create_model("deeplabv3_resnet50", num_classes=21)  # tv_coco_voc_520 record
     record = model.pretrained_cfg["zoo"]
-    assert record["metrics"]["mIoU"] == 66.4 and record["dataset"] == "coco_voc"
     assert record["test_resize"] == {"mode": "keep_ratio", "size": (0, 520)}
-    zoo.save_pretrained(model, tmp_path)
+    zoo.save_pretrained(model, tmp_path, metrics={"mIoU": 66.4}, dataset="coco_voc")
     config = json.loads((tmp_path / "config.json").read_text())
     assert "zoo" not in config["pretrained_cfg"]  # timm alone can read it back
     assert config["task"] == "segmentation" and config["metrics"]["mIoU"] == 66.4
     assert config["palette"][1] == [128, 0, 0] and config["test_resize"]["size"] == [0, 520]
     info = zoo.model_info(f"local-dir:{tmp_path}")
     assert info.metrics["mIoU"] == 66.4 and info.test_resize.size == (0, 520)
-    assert info.data_license.startswith("COCO") and info.palette[1] == (128, 0, 0)
+    assert info.dataset == "coco_voc" and info.palette[1] == (128, 0, 0)
     loaded = zoo.create_model(f"local-dir:{tmp_path}")
     assert zoo.get_palette(loaded) == zoo.get_palette(model)
     assert timm.create_model(f"local-dir:{tmp_path}", pretrained=True).num_classes == 21

@@ -17,7 +17,7 @@ from ..convert import segmentation_checkpoint_filter
 from ..datasets import VOC_CLASSES, dataset_info, voc_palette
 from ..errors import CheckpointError, ConfigError, UnknownModelError
 from ..meta import TestResize, ZooCfg, ZooMeta
-from ..registry import unknown_model
+from ..registry import resolve_name, unknown_model
 from ..weights import backbone_state_dict
 
 register_segmentation = register_model
@@ -101,7 +101,7 @@ class SegmentationModel(nn.Module):
             raise ConfigError(f"num_classes must be a positive integer, got {num_classes!r}.")
         self.backbone_name = backbone
         self.num_classes = num_classes
-        self.output_stride = output_stride or self.default_output_stride
+        self.output_stride = self.default_output_stride if output_stride is None else output_stride
         self.aux_weight = aux_weight
         self.drop_rate = drop_rate
         self.encoder = create_backbone(
@@ -175,8 +175,9 @@ def create_backbone(
     """
     if output_stride not in (8, 16, 32):
         raise ConfigError(f"output_stride must be 8, 16 or 32, got {output_stride!r}")
-    if not isinstance(name, str) or not timm.is_model(name.split(".")[0]):
-        raise unknown_model(str(name))
+    if not isinstance(name, str):
+        raise unknown_model(repr(name))
+    resolve_name(name)  # unknown backbones and tags: close matches / valid tags
     if output_stride != 32:
         kwargs["output_stride"] = output_stride
     try:
@@ -206,7 +207,7 @@ def _load_backbone_weights(encoder: nn.Module, name: str, in_chans: int) -> None
 def backbone_normalization(backbone: str) -> dict[str, Any]:
     """The mean/std the backbone's weights were trained with (its timm pretrained cfg), and
     the name of its first conv inside the segmentation model."""
-    cfg = get_pretrained_cfg(backbone) if timm.is_model(backbone.split(".")[0]) else None
+    cfg = get_pretrained_cfg(resolve_name(backbone)) if isinstance(backbone, str) else None
     return dict(
         mean=tuple(cfg.mean) if cfg is not None else IMAGENET_DEFAULT_MEAN,
         std=tuple(cfg.std) if cfg is not None else IMAGENET_DEFAULT_STD,

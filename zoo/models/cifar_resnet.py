@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from timm.models import build_model_with_cfg, generate_default_cfgs, register_model
 from torch import Tensor, nn
 
+from ..errors import ConfigError
 from ..meta import ZooCfg, ZooMeta
 
 CIFAR10_CLASSES = (
@@ -70,7 +71,7 @@ class CifarResNet(nn.Module):
         global_pool: ``"avg"`` (the paper's global average pooling; the only option).
 
     Raises:
-        ValueError: ``depth`` is not of the form 6n + 2, or another ``global_pool``.
+        ConfigError: ``depth`` is not of the form 6n + 2, or another ``global_pool``.
     """
 
     def __init__(
@@ -83,9 +84,9 @@ class CifarResNet(nn.Module):
     ) -> None:
         super().__init__()
         if depth < 8 or (depth - 2) % 6:
-            raise ValueError(f"depth must be 6n+2 (20, 32, 44, 56, 110), got {depth}")
+            raise ConfigError(f"depth must be 6n+2 (20, 32, 44, 56, 110), got {depth}")
         if global_pool != "avg":
-            raise ValueError(f"CIFAR ResNets use global average pooling, got {global_pool!r}")
+            raise ConfigError(f"CIFAR ResNets use global average pooling, got {global_pool!r}")
         n = (depth - 2) // 6
         self.num_classes = num_classes
         self.num_features = 64

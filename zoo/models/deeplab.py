@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from timm.models import generate_default_cfgs
 from torch import Tensor, nn
 
+from ..errors import ConfigError
 from ._seg import (
     SegmentationModel,
     TestResize,
@@ -143,7 +144,7 @@ class DeepLabV3Plus(SegmentationModel):
         **kwargs: See :class:`~zoo.models._seg.SegmentationModel`.
 
     Raises:
-        ValueError: The backbone has no stride-4 feature map.
+        ConfigError: The backbone has no stride-4 feature map.
     """
 
     default_output_stride = 16
@@ -157,7 +158,7 @@ class DeepLabV3Plus(SegmentationModel):
 
     def build_decoder(self, channels: list[int], reductions: list[int]) -> tuple[nn.Module, int]:
         if 4 not in reductions:
-            raise ValueError(f"DeepLabV3+ needs a stride-4 feature map; got strides {reductions}")
+            raise ConfigError(f"DeepLabV3+ needs a stride-4 feature map; got strides {reductions}")
         decoder = DeepLabV3PlusDecoder(
             channels, reductions.index(4), ASPP_RATES[self.output_stride], self.decoder_channels
         )

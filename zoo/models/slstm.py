@@ -19,6 +19,7 @@ import torch
 from timm.models import generate_default_cfgs
 from torch import Tensor, nn
 
+from ..errors import ConfigError
 from ._seg import (
     SegmentationModel,
     build_segmentation,
@@ -50,13 +51,13 @@ class SpatialLSTM(nn.Module):
         scan: ``"zigzag"`` or ``"renet"`` (see the module docstring).
 
     Raises:
-        ValueError: Unknown scan mode.
+        ConfigError: Unknown scan mode.
     """
 
     def __init__(self, channels: int, hidden: int, scan: str = "zigzag") -> None:
         super().__init__()
         if scan not in SCANS:
-            raise ValueError(f"scan must be one of {SCANS}, got {scan!r}")
+            raise ConfigError(f"scan must be one of {SCANS}, got {scan!r}")
         self.scan = scan
         self.lstm = nn.LSTM(channels, hidden, batch_first=True, bidirectional=True)
         if scan == "renet":
@@ -113,7 +114,7 @@ class SpatialLSTMSeg(SegmentationModel):
 
     def __init__(self, backbone: str = "resnet50", scan: str = "zigzag", **kwargs: Any) -> None:
         if scan not in SCANS:
-            raise ValueError(f"scan must be one of {SCANS}, got {scan!r}")
+            raise ConfigError(f"scan must be one of {SCANS}, got {scan!r}")
         self.scan = scan
         super().__init__(backbone=backbone, **kwargs)
 
