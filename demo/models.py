@@ -1,4 +1,4 @@
-"""Loading classifiers once, reporting why one cannot be loaded."""
+"""Loading models once, reporting why one cannot be loaded."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ SUGGESTED_MODELS = [
 
 @dataclass
 class LoadedModel:
-    """A classifier ready to run, with what the cards show about it."""
+    """A model ready to run, with what the cards show about it."""
 
     name: str
     model: nn.Module
@@ -39,9 +39,12 @@ class LoadedModel:
     load_seconds: float
 
 
-def describe(name: str) -> zoo.ModelInfo | str:
+_NOUN = {"classification": "classifier", "segmentation": "segmentation model"}
+
+
+def describe(name: str, task: str = "classification") -> zoo.ModelInfo | str:
     """What the cards need about ``name`` (one :func:`zoo.model_info` call, at most one short
-    Hub probe, never a download), or why it cannot be shown: a non-classifier, no weights here,
+    Hub probe, never a download), or why it cannot be shown: another task, no weights here,
     an unknown or malformed name."""
     try:
         info = zoo.model_info(name, check_availability=True)
@@ -49,17 +52,40 @@ def describe(name: str) -> zoo.ModelInfo | str:
         return str(exc)
     except Exception as exc:  # e.g. a Hub that answers with an error page
         return f"its description could not be read ({type(exc).__name__}: {exc})"[:500]
-    if info.task != "classification":
-        return f"{info.name} is a {info.task} model, not a classifier"
+    if info.task != task:
+        return f"{info.name} is a {info.task} model, not a {_NOUN[task]}"
     if not info.available:
         return info.availability
     return info
 
 
-def availability(name: str) -> tuple[bool, str]:
+def availability(name: str, task: str = "classification") -> tuple[bool, str]:
     """Whether pretrained weights for ``name`` can be loaded here, and where from / why not."""
-    info = describe(name)
+    info = describe(name, task)
     return (False, info) if isinstance(info, str) else (True, info.availability)
+
+
+def segmentation_models() -> list[str]:
+    """Every registered segmentation tag with published weights (the picker's choices)."""
+    return zoo.list_models(task="segmentation", pretrained=True)
+
+
+def choice_label(name: str, ok: bool, why: str) -> str:
+    """A picker entry: the name and where its weights come from, or why they cannot load."""
+    return f"{name} — {why}" if ok else f"{name} — unavailable: {why}"
+
+
+def segmentation_choices(limit: int = 4) -> tuple[list[tuple[str, str]], list[str]]:
+    """The segmentation pickers' choices (one availability check per tag) and their default
+    selection: the tags whose weights load here now, installed/bundled ones first."""
+    choices, ready = [], []
+    for name in segmentation_models():
+        ok, why = availability(name, "segmentation")
+        choices.append((choice_label(name, ok, why), name))
+        if ok:
+            ready.append(name)
+    ready.sort(key=lambda name: not zoo.model_info(name).weight_source.startswith("installed:"))
+    return choices, ready[:limit]
 
 
 class ModelCache:
@@ -70,9 +96,6 @@ class ModelCache:
         self._models: OrderedDict[str, LoadedModel] = OrderedDict()
         self._lock = threading.Lock()
         self._loading: dict[str, threading.Lock] = {}
-
-    def is_loaded(self, name: str) -> bool:
-        return name in self._models
 
     def get(self, info: zoo.ModelInfo, on_load: Callable[[str], None] | None = None) -> LoadedModel:
         """The loaded model ``info.name``; loads it on first use (calling ``on_load`` first).

@@ -8,35 +8,26 @@ import gradio as gr
 
 import zoo
 
+from . import segment_tab, video_tab
 from .compare import TABLE_HEADERS, CardResult, compare, summary, table, to_json
 from .examples import PHOTOS, example_photos
-from .models import DEFAULT_MODELS, SUGGESTED_MODELS, ModelCache, availability
+from .models import DEFAULT_MODELS, SUGGESTED_MODELS, ModelCache, availability, choice_label
+from .uploads import chosen_names, upload_path
 
 MAX_MODELS = 4
 MAX_FILE_SIZE = "20mb"
 
-INTRO = """# vision-zoo · compare image classifiers
-Upload a photo (or pick an example), choose up to four ImageNet classifiers and press **Compare**.
-Each card shows a model's top-5 classes, its latency per image (preprocessing + forward pass) on
-this machine's CPU, its size and input resolution. Any timm or zoo classifier name can be typed
-into the picker, and so can a model you trained or pushed: `local-dir:runs/NAME/best`,
-`hf-hub:org/name`.
+INTRO = """# vision-zoo · compare models side by side
+**Classify**: up to four ImageNet classifiers on one photo (top-5, latency, size).
+**Segment**: up to four segmentation models on one photo: overlays, the classes each finds, how
+much they agree and where they differ. **Video**: a short clip through one or two segmentation
+models. Any zoo name can be typed into a picker, and so can a model you trained or pushed:
+`local-dir:runs/NAME/best`, `hf-hub:org/name`. Latencies are measured on this machine's CPU.
 """
 
 
 def _choice_label(name: str) -> str:
-    ok, reason = availability(name)
-    return f"{name} — {reason}" if ok else f"{name} — unavailable: {reason}"
-
-
-def _image_path(payload: Any) -> str:
-    """The server-side path of an upload (the event runs with ``preprocess=False``)."""
-    if payload is None:
-        raise gr.Error("Upload an image (or click an example photo) first.")
-    path = payload.get("path") if isinstance(payload, dict) else getattr(payload, "path", payload)
-    if not isinstance(path, str) or not path:
-        raise gr.Error("The upload did not arrive as a file; try uploading it again.")
-    return path
+    return choice_label(name, *availability(name))
 
 
 def _card_updates(result: CardResult | None) -> list[Any]:
@@ -60,7 +51,8 @@ def _card_updates(result: CardResult | None) -> list[Any]:
 
 
 def build_demo(cache: ModelCache | None = None) -> gr.Blocks:
-    """Build the comparison app (queued: one comparison at a time, 32 waiting at most).
+    """Build the app: Classify, Segment and Video tabs (queued: one run at a time, 32 waiting
+    at most).
 
     Args:
         cache: Loaded-model cache to share (default: a new one).
@@ -72,97 +64,101 @@ def build_demo(cache: ModelCache | None = None) -> gr.Blocks:
     hub = (
         "reachable"
         if zoo.hub_reachable()
-        else "unreachable — only installed or cached weights load"
+        else "unreachable — only bundled, installed or cached weights load"
     )
-    choices = [(_choice_label(n), n) for n in DEFAULT_MODELS + SUGGESTED_MODELS]
     photos = example_photos()
-
-    with gr.Blocks(title="vision-zoo · compare classifiers") as demo:
+    with gr.Blocks(title="vision-zoo · compare models") as demo:
         gr.Markdown(INTRO)
         gr.Markdown(f"Hugging Face Hub: {hub}.", elem_id="hub-status")
-        with gr.Row():
-            with gr.Column(scale=1):
-                image = gr.Image(
-                    label="Image",
-                    type="filepath",
-                    sources=["upload", "clipboard"],
-                    elem_id="input-image",
-                )
-                models = gr.Dropdown(
-                    choices=choices,
-                    value=list(DEFAULT_MODELS),
-                    multiselect=True,
-                    allow_custom_value=True,
-                    max_choices=MAX_MODELS,
-                    label="Models",
-                    info="Pick up to 4, or type any timm/zoo classifier name.",
-                    elem_id="models",
-                )
-                run = gr.Button("Compare", variant="primary", elem_id="run")
-                if photos:
-                    gr.Examples(
-                        examples=[[str(p)] for p in photos], inputs=[image], label="Example photos"
-                    )
-                    credits = "; ".join(credit for _, credit in PHOTOS.values())
-                    gr.Markdown(f"<small>Example photos: {credits}.</small>")
-            with gr.Column(scale=2):
-                verdict = gr.Markdown(elem_id="verdict")
-                comparison = gr.Dataframe(
-                    headers=TABLE_HEADERS,
-                    interactive=False,
-                    label="Comparison",
-                    elem_id="comparison",
-                )
-                card_outputs: list[Any] = []
-                with gr.Row(equal_height=True):
-                    for i in range(MAX_MODELS):
-                        with gr.Column(
-                            visible=False,
-                            elem_id=f"card-{i}",
-                            elem_classes=["model-card"],
-                            min_width=220,
-                        ) as column:
-                            head = gr.Markdown(elem_classes=["card-head"])
-                            label = gr.Label(
-                                num_top_classes=5, show_label=False, elem_classes=["card-label"]
-                            )
-                        card_outputs += [column, head, label]
-                with gr.Accordion("Raw results (JSON)", open=False):
-                    raw = gr.JSON(label="results")
-
-        def on_compare(
-            payload: Any, names: list[str] | str | None, progress: gr.Progress = gr.Progress()
-        ) -> list[Any]:
-            names = [names] if isinstance(names, str) else list(names or [])
-            names = list(dict.fromkeys(n.strip() for n in names if n and n.strip()))
-            if not names:
-                raise gr.Error("Choose at least one model.")
-            if len(names) > MAX_MODELS:
-                raise gr.Error(f"Choose at most {MAX_MODELS} models (got {len(names)}).")
-            try:
-                pil = zoo.load_image(_image_path(payload))
-            except zoo.InvalidImageError as exc:
-                raise gr.Error(str(exc)) from exc
-
-            def on_load(name: str) -> None:
-                progress(None, desc=f"Loading {name} (first use; later runs reuse it)…")
-
-            results = compare(pil, names, cache, on_load)
-            updates = [to_json(results), summary(results), table(results)]
-            for i in range(MAX_MODELS):
-                updates += _card_updates(results[i] if i < len(results) else None)
-            return updates
-
-        run.click(
-            on_compare,
-            inputs=[image, models],
-            outputs=[raw, verdict, comparison, *card_outputs],
-            api_name="compare",
-            preprocess=False,
-            concurrency_limit=1,
-        )
+        with gr.Tabs():
+            with gr.Tab("Classify", id="classify"):
+                _classify_tab(cache, photos)
+            with gr.Tab("Segment", id="segment"):
+                segment_tab.build(cache, photos)
+            with gr.Tab("Video", id="video"):
+                video_tab.build(cache)
     demo.queue(default_concurrency_limit=1, max_size=32)
     return demo
+
+
+def _classify_tab(cache: ModelCache, photos: list[Any]) -> None:
+    choices = [(_choice_label(n), n) for n in DEFAULT_MODELS + SUGGESTED_MODELS]
+    with gr.Row():
+        with gr.Column(scale=1):
+            image = gr.Image(
+                label="Image",
+                type="filepath",
+                sources=["upload", "clipboard"],
+                elem_id="input-image",
+            )
+            models = gr.Dropdown(
+                choices=choices,
+                value=list(DEFAULT_MODELS),
+                multiselect=True,
+                allow_custom_value=True,
+                max_choices=MAX_MODELS,
+                label="Models",
+                info="Pick up to 4, or type any timm/zoo classifier name.",
+                elem_id="models",
+            )
+            run = gr.Button("Compare", variant="primary", elem_id="run")
+            if photos:
+                gr.Examples(
+                    examples=[[str(p)] for p in photos], inputs=[image], label="Example photos"
+                )
+                credits = "; ".join(credit for _, credit in PHOTOS.values())
+                gr.Markdown(f"<small>Example photos: {credits}.</small>")
+        with gr.Column(scale=2):
+            verdict = gr.Markdown(elem_id="verdict")
+            comparison = gr.Dataframe(
+                headers=TABLE_HEADERS,
+                interactive=False,
+                label="Comparison",
+                elem_id="comparison",
+            )
+            card_outputs: list[Any] = []
+            with gr.Row(equal_height=True):
+                for i in range(MAX_MODELS):
+                    with gr.Column(
+                        visible=False,
+                        elem_id=f"card-{i}",
+                        elem_classes=["model-card"],
+                        min_width=220,
+                    ) as column:
+                        head = gr.Markdown(elem_classes=["card-head"])
+                        label = gr.Label(
+                            num_top_classes=5, show_label=False, elem_classes=["card-label"]
+                        )
+                    card_outputs += [column, head, label]
+            with gr.Accordion("Raw results (JSON)", open=False):
+                raw = gr.JSON(label="results")
+
+    def on_compare(
+        payload: Any, names: list[str] | str | None, progress: gr.Progress = gr.Progress()
+    ) -> list[Any]:
+        names = chosen_names(names, MAX_MODELS)
+        try:
+            pil = zoo.load_image(upload_path(payload))
+        except zoo.InvalidImageError as exc:
+            raise gr.Error(str(exc)) from exc
+
+        def on_load(name: str) -> None:
+            progress(None, desc=f"Loading {name} (first use; later runs reuse it)…")
+
+        results = compare(pil, names, cache, on_load)
+        updates = [to_json(results), summary(results), table(results)]
+        for i in range(MAX_MODELS):
+            updates += _card_updates(results[i] if i < len(results) else None)
+        return updates
+
+    run.click(
+        on_compare,
+        inputs=[image, models],
+        outputs=[raw, verdict, comparison, *card_outputs],
+        api_name="compare",
+        preprocess=False,
+        concurrency_limit=1,
+    )
 
 
 def launch_kwargs() -> dict[str, Any]:

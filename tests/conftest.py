@@ -58,8 +58,11 @@ def hub_server():
     from zoo import hub
 
     hub._probe_cache.clear()
+    from huggingface_hub.utils import close_session
+
     with HubServer(int(urlsplit(os.environ["HF_ENDPOINT"]).port or 0)) as server:
         yield server
+    close_session()  # pooled connections to this server must not reach the next module's
     hub._probe_cache.clear()
 
 

@@ -1,9 +1,12 @@
-"""Fine-tuning zoo models: ``python -m train ...`` or ``train.fit(TrainConfig(...))``.
+"""Fine-tuning zoo models: ``python -m train ...`` or ``train.fit(TrainConfig(...))``;
+evaluating them: ``python -m train.validate ...`` or ``train.validate.validate(name, data)``.
 
 Imports zoo (its public API only); never demo. Runs from a checkout (not installed with the
 library). Modules: :mod:`train.config` (the run's settings), :mod:`train.data` (data sets),
 :mod:`train.build` (model, loaders, optimizer), :mod:`train.loop` (the loop),
-:mod:`train.outputs` (checkpoints, metrics files, best model, push).
+:mod:`train.outputs` (checkpoints, metrics files, best model, push), :mod:`train.validate`
+(evaluation the way the weights' authors did it). The package does not import
+:mod:`train.validate` itself, so that ``python -m train.validate`` runs it only once.
 """
 
 from .build import build_loaders, create_model
@@ -22,19 +25,4 @@ __all__ = [
     "evaluate",
     "fit",
     "prepare_run",
-    "validate",
 ]
-
-
-def validate(model_name: str, data: str, **overrides: object) -> dict[str, object]:
-    """Evaluate a model (e.g. ``local-dir:runs/x/best``) on a data set's validation split, with
-    the same transforms training used.
-
-    Returns:
-        The metrics dict of :func:`train.evaluate`.
-    """
-    config = TrainConfig(model=model_name, data=data, **overrides)  # type: ignore[arg-type]
-    model, task = create_model(config)
-    splits = build_data(config.data, task, config.seed, config.num_classes)
-    _, loader = build_loaders(config, splits, model)
-    return evaluate(model, loader, task, len(splits.classes))

@@ -20,7 +20,8 @@ from .data import AUGMENT_DEFAULTS, DataError
 
 HELP = {
     "model": "zoo/timm model name, hf-hub:org/name or local-dir:path",
-    "data": "imagefolder:PATH, cifar10:PATH, voc:PATH, masks:PATH or digits",
+    "data": "imagefolder:PATH, cifar10:PATH, voc:PATH, cityscapes:PATH, ade20k:PATH, "
+    "masks:PATH or digits",
     "amp": f"mixed precision: {', '.join(AMP_MODES)}",
     "sched": f"learning-rate schedule: {', '.join(SCHEDULES)}",
     "resume": "checkpoint (last.pt) or run directory to continue",

@@ -19,7 +19,8 @@ class TrainConfig:
     Attributes:
         model: Zoo/timm model name (``resnet20_cifar``, ``deeplabv3_tf_efficientnet_lite0``,
             ``hf-hub:org/name``, ``local-dir:path``).
-        data: ``imagefolder:PATH``, ``cifar10:PATH``, ``voc:PATH``, ``masks:PATH`` or ``digits``.
+        data: ``imagefolder:PATH``, ``cifar10:PATH``, ``voc:PATH``, ``cityscapes:PATH``,
+            ``ade20k:PATH``, ``masks:PATH`` or ``digits``.
         output: Run directory (checkpoints, metrics.csv, best/).
         num_classes: Output classes (default: the data set's).
         pretrained: Start from the model's pretrained weights.

@@ -1,14 +1,15 @@
 """Data sets for training: the formats users have on disk, and scikit-learn's real digits.
 
 Every data set yields ``(image, target)``: a ``tv_tensors.Image`` / PIL image and an ``int``
-class (classification) or a ``tv_tensors.Mask`` of class indices, 255 = ignore (segmentation).
+class (classification) or a ``tv_tensors.Mask`` of class indices, 255 = ignore (segmentation;
+uint8 for masks read from files, so a loaded split never holds int64 masks).
 """
 
 from __future__ import annotations
 
 import json
 import pickle
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,17 @@ import zoo
 
 IGNORE_INDEX = 255
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif"}
-FORMATS = ("imagefolder", "cifar10", "voc", "masks", "digits")
+FORMATS = ("imagefolder", "cifar10", "voc", "cityscapes", "ade20k", "masks", "digits")
+SPLITS = ("train", "val")
+#: The task of each on-disk format (digits serve both).
+FORMAT_TASKS = {
+    "imagefolder": "classification",
+    "cifar10": "classification",
+    "voc": "segmentation",
+    "cityscapes": "segmentation",
+    "ade20k": "segmentation",
+    "masks": "segmentation",
+}
 
 
 class DataError(zoo.ZooError, ValueError):
@@ -46,6 +57,8 @@ AUGMENT_DEFAULTS: dict[tuple[str, str], Augment] = {
     ("cifar10", "classification"): Augment(hflip=0.5, scale=(0.6, 1.0)),
     ("imagefolder", "classification"): Augment(hflip=0.5, scale=(0.08, 1.0)),
     ("voc", "segmentation"): Augment(hflip=0.5, scale=(0.5, 2.0)),
+    ("cityscapes", "segmentation"): Augment(hflip=0.5, scale=(0.5, 2.0)),
+    ("ade20k", "segmentation"): Augment(hflip=0.5, scale=(0.5, 2.0)),
     ("masks", "segmentation"): Augment(hflip=0.5, scale=(0.5, 2.0)),
 }
 
@@ -77,40 +90,59 @@ def parse_spec(spec: str) -> tuple[str, str]:
     return kind, path
 
 
-def build_data(spec: str, task: str, seed: int = 0, num_classes: int | None = None) -> DataSplits:
+def build_data(
+    spec: str,
+    task: str,
+    seed: int = 0,
+    num_classes: int | None = None,
+    splits: Sequence[str] = SPLITS,
+) -> DataSplits:
     """Open the data set ``spec`` for ``task`` ("classification" or "segmentation").
+
+    Args:
+        spec: ``FORMAT:PATH`` (see :data:`FORMATS`) or ``digits``.
+        task: What the model does.
+        seed: Fixes the random train/val split of formats that have none on disk.
+        num_classes: The class count, for ``masks:`` without a ``classes.json``.
+        splits: The splits that must exist (``"train"``, ``"val"``). Formats whose splits are
+            separate directories (``voc``, ``cityscapes``, ``ade20k``) leave the others out,
+            as empty data sets; evaluation asks for one split only.
 
     Raises:
         DataError: Wrong format for the task, missing directories or files, bad labels.
     """
     kind, path = parse_spec(spec)
     root = Path(path).expanduser()
+    unknown = sorted(set(splits) - set(SPLITS))
+    if unknown or not splits:
+        raise DataError(f"{spec}: unknown split {unknown or list(splits)}; use train or val")
     if kind != "digits" and not root.exists():
         raise DataError(f"{kind}: no such directory {root}")
-    wanted = {
-        "imagefolder": "classification",
-        "cifar10": "classification",
-        "voc": "segmentation",
-        "masks": "segmentation",
-    }.get(kind, task)
+    wanted = FORMAT_TASKS.get(kind, task)
     if wanted != task:
         raise DataError(f"{kind}: is a {wanted} data set, but the model does {task}")
     if kind == "digits":
-        splits = digits(task, seed)
+        data = digits(task, seed)
     elif kind == "imagefolder":
-        splits = image_folder(root, seed)
+        data = image_folder(root, seed)
     elif kind == "cifar10":
-        splits = cifar10(root)
+        data = cifar10(root)
     elif kind == "voc":
-        splits = voc(root)
+        data = voc(root, splits)
+    elif kind == "cityscapes":
+        data = cityscapes(root, splits)
+    elif kind == "ade20k":
+        data = ade20k(root, splits)
     else:
-        splits = masks(root, seed, num_classes)
-    splits.augment = AUGMENT_DEFAULTS[kind, task]
-    _check_splits(splits, spec, num_classes)
-    return splits
+        data = masks(root, seed, num_classes)
+    data.augment = AUGMENT_DEFAULTS[kind, task]
+    _check_splits(data, spec, num_classes, splits)
+    return data
 
 
-def _check_splits(splits: DataSplits, spec: str, num_classes: int | None) -> None:
+def _check_splits(
+    splits: DataSplits, spec: str, num_classes: int | None, wanted: Sequence[str] = SPLITS
+) -> None:
     classes = len(splits.classes)
     if classes < 2:
         raise DataError(f"{spec}: {classes} class ({splits.classes}); training needs at least 2")
@@ -121,8 +153,9 @@ def _check_splits(splits: DataSplits, spec: str, num_classes: int | None) -> Non
             f"--num-classes {num_classes} disagrees with the {classes} classes of {spec}; "
             "drop --num-classes"
         )
-    for part, dataset in (("training", splits.train), ("validation", splits.val)):
-        if len(dataset) == 0:  # type: ignore[arg-type]
+    for split, part, dataset in (("train", "training", splits.train),
+                                 ("val", "validation", splits.val)):  # fmt: skip
+        if split in wanted and len(dataset) == 0:  # type: ignore[arg-type]
             raise DataError(f"{spec}: the {part} split is empty; add images")
 
 
@@ -277,34 +310,45 @@ def cifar10(root: Path) -> DataSplits:
 
 
 # -- segmentation ---------------------------------------------------------------------------
-def voc(root: Path) -> DataSplits:
-    """PASCAL VOC (``VOCdevkit/VOC2012`` with ``ImageSets/Segmentation/{train,val}.txt``)."""
-    from torchvision.datasets import VOCSegmentation
+@dataclass(frozen=True, eq=False)
+class LabelMap:
+    """How a format's raw mask values become class indices.
 
-    candidates = [root / "VOCdevkit", root, root.parent] if root.name != "VOCdevkit" else [root]
-    devkit = next((c for c in candidates if c.name == "VOCdevkit" and c.is_dir()), None)
-    if devkit is None:
-        raise DataError(f"voc: no VOCdevkit directory at or above {root}")
-    years = sorted(p.name[3:] for p in devkit.glob("VOC20*") if p.is_dir())
-    if not years:
-        raise DataError(f"voc: no VOC20xx directory in {devkit}")
-    voc_info = zoo.dataset_info("voc")
-    splits = []
-    for split in ("train", "val"):
-        try:
-            found = VOCSegmentation(str(devkit.parent), year=years[-1], image_set=split,
-                                    download=False)  # fmt: skip
-        except (RuntimeError, ValueError, FileNotFoundError) as exc:
-            raise DataError(f"voc: {devkit}/VOC{years[-1]}: {exc}") from exc
-        pairs = [(Path(i), Path(m)) for i, m in zip(found.images, found.masks, strict=True)]
-        splits.append(MaskFolder(pairs, len(voc_info.labels), None))  # checks every pair
-    return DataSplits(f"voc{years[-1]}", "segmentation", splits[0], splits[1],
-                      list(voc_info.labels), list(voc_info.palette))  # fmt: skip
+    Attributes:
+        table: ``(256,)`` int16: raw value → class index, 255 = ignore, -1 = a value the
+            format never uses (an error that names the file).
+        expected: The raw values the format uses, for that error message.
+    """
+
+    table: np.ndarray
+    expected: str
+
+
+def _label_map(mapping: Mapping[int, int], expected: str, default: int = IGNORE_INDEX) -> LabelMap:
+    table = np.full(256, default, np.int16)
+    for raw, index in mapping.items():
+        table[raw] = index
+    return LabelMap(table, expected)
+
+
+#: Cityscapes' 34 label ids → its 19 evaluation ("train") ids, every other id ignored, as in
+#: cityscapesScripts' ``labels.py``.
+CITYSCAPES_TRAIN_IDS = {
+    7: 0, 8: 1, 11: 2, 12: 3, 13: 4, 17: 5, 19: 6, 20: 7, 21: 8, 22: 9, 23: 10, 24: 11, 25: 12,
+    26: 13, 27: 14, 28: 15, 31: 16, 32: 17, 33: 18,
+}  # fmt: skip
+CITYSCAPES_LABEL_IDS = _label_map(CITYSCAPES_TRAIN_IDS, "Cityscapes label ids")
+#: ADE20K's "reduce zero label": 0 ("other") is ignored, label k becomes class k - 1.
+ADE20K_LABELS = _label_map(
+    {0: IGNORE_INDEX, IGNORE_INDEX: IGNORE_INDEX, **{k: k - 1 for k in range(1, 151)}},
+    "ADE20K labels 0–150 (0 = other, ignored)",
+    default=-1,
+)
 
 
 class MaskFolder(Dataset):
-    """Paired ``images/NAME.*`` and ``masks/NAME.png``: index masks, or colour masks mapped
-    through a palette.
+    """Paired image and mask files: index masks (optionally through a :class:`LabelMap`), or
+    colour masks mapped through a palette. Masks come out as ``(H, W)`` uint8, 255 = ignore.
 
     Raises:
         DataError: A missing mask, an image/mask size mismatch, a label or colour outside the
@@ -315,9 +359,10 @@ class MaskFolder(Dataset):
         self,
         pairs: Sequence[tuple[Path, Path]],
         num_classes: int,
-        palette: list[tuple[int, int, int]] | None,
+        palette: list[tuple[int, int, int]] | None = None,
+        label_map: LabelMap | None = None,
     ) -> None:
-        self.pairs, self.num_classes = list(pairs), num_classes
+        self.pairs, self.num_classes, self.label_map = list(pairs), num_classes, label_map
         # colour packed as 0xRRGGBB -> class index
         self.palette = (
             {r << 16 | g << 8 | b: i for i, (r, g, b) in enumerate(palette)} if palette else None
@@ -330,8 +375,8 @@ class MaskFolder(Dataset):
         image_path, mask_path = self.pairs[index]
         try:
             image = zoo.load_image(image_path)
-        except zoo.InvalidImageError as exc:
-            raise DataError(f"{image_path}: {exc}") from exc
+        except zoo.InvalidImageError as exc:  # its message names the file
+            raise DataError(str(exc)) from exc
         try:
             with Image.open(mask_path) as raw:
                 if raw.size != image.size:
@@ -346,15 +391,21 @@ class MaskFolder(Dataset):
             raise DataError(f"{mask_path} is not a readable mask image: {exc}") from exc
         return image, tv_tensors.Mask(torch.from_numpy(mask))
 
+    def mask_label_map(self, path: Path) -> LabelMap | None:
+        """The label map of the mask file ``path`` (the data set's own, by default)."""
+        return self.label_map
+
     def _indices(self, raw: Image.Image, path: Path) -> np.ndarray:
         if raw.mode in ("RGB", "RGBA") and self.palette is not None:
             rgb = np.asarray(raw.convert("RGB"), dtype=np.int64)  # (H, W, 3)
             keys = rgb[..., 0] << 16 | rgb[..., 1] << 8 | rgb[..., 2]
-            mask = np.full(keys.shape, -1, np.int64)
+            mask = np.full(keys.shape, IGNORE_INDEX, np.uint8)
+            known = np.zeros(keys.shape, bool)
             for key, index in self.palette.items():
-                mask[keys == key] = index
-            if (mask < 0).any():
-                bad = np.unique(rgb[mask < 0].reshape(-1, 3), axis=0)[:3].tolist()
+                hit = keys == key
+                mask[hit], known[hit] = index, True
+            if not known.all():
+                bad = np.unique(rgb[~known].reshape(-1, 3), axis=0)[:3].tolist()
                 raise DataError(f"{path} has colours that are not in the palette, e.g. {bad}")
             return mask
         if raw.mode not in ("L", "P", "I", "I;16"):
@@ -362,14 +413,206 @@ class MaskFolder(Dataset):
                 f"{path} is a {raw.mode} image; masks must be single-channel class indices "
                 "(or RGB with a palette in classes.json)"
             )
-        mask = np.asarray(raw, dtype=np.int64).copy()
-        bad = np.unique(mask[(mask >= self.num_classes) & (mask != IGNORE_INDEX)])
-        if bad.size:
+        values = np.asarray(raw)  # (H, W) uint8, uint16 or int32
+        label_map = self.mask_label_map(path)
+        if label_map is not None:
+            return self._mapped(values, label_map, path)
+        outside = (values < 0) | ((values >= self.num_classes) & (values != IGNORE_INDEX))
+        if outside.any():
             raise DataError(
-                f"{path} has labels {bad[:5].tolist()} outside the {self.num_classes} classes "
-                f"(0–{self.num_classes - 1}, {IGNORE_INDEX} = ignore)"
+                f"{path} has labels {np.unique(values[outside])[:5].tolist()} outside the "
+                f"{self.num_classes} classes (0–{self.num_classes - 1}, {IGNORE_INDEX} = ignore)"
             )
-        return mask
+        return values.astype(np.uint8)
+
+    def _mapped(self, values: np.ndarray, label_map: LabelMap, path: Path) -> np.ndarray:
+        table = label_map.table
+        outside = (values < 0) | (values >= len(table))
+        if not outside.any():
+            mapped = table[values]  # (H, W) int16
+            outside = (mapped < 0) | ((mapped >= self.num_classes) & (mapped != IGNORE_INDEX))
+        if outside.any():
+            raise DataError(
+                f"{path} has labels {np.unique(values[outside])[:5].tolist()} that are not "
+                f"{label_map.expected}"
+            )
+        return mapped.astype(np.uint8)
+
+
+class CityscapesFolder(MaskFolder):
+    """Cityscapes pairs whose masks are ``*_gtFine_labelTrainIds.png`` (class indices 0–18,
+    255 ignore) or ``*_gtFine_labelIds.png`` (the 34 label ids, mapped to the 19 classes)."""
+
+    def mask_label_map(self, path: Path) -> LabelMap | None:
+        return CITYSCAPES_LABEL_IDS if path.name.endswith("_labelIds.png") else None
+
+
+def _empty(num_classes: int) -> MaskFolder:
+    """A split that was not asked for."""
+    return MaskFolder([], num_classes)
+
+
+def _require_dir(kind: str, path: Path, layout: str) -> Path:
+    if not path.is_dir():
+        raise DataError(f"{kind}: no directory {path} (expected {layout})")
+    return path
+
+
+def _voc_dir(root: Path) -> Path:
+    """``root`` itself when it is a ``VOC20xx`` directory, else the newest ``VOC20xx`` in
+    ``root/VOCdevkit`` or ``root`` (a ``VOCdevkit``)."""
+    if (root / "ImageSets").is_dir() or (root / "JPEGImages").is_dir():
+        return root
+    devkit = root / "VOCdevkit" if (root / "VOCdevkit").is_dir() else root
+    years = sorted(p for p in devkit.glob("VOC20[0-9][0-9]") if p.is_dir())
+    if not years:
+        raise DataError(
+            f"voc: no VOCdevkit/VOC20xx directory at {root} (expected VOCdevkit/VOC2012/"
+            "{JPEGImages,SegmentationClass,ImageSets/Segmentation})"
+        )
+    return years[-1]
+
+
+def _read_list(path: Path) -> list[str]:
+    """Image names, one a line (``2007_000032``, or ``/JPEGImages/2007_000032.jpg ...`` as
+    some SBD lists write them)."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+        return [Path(line.split()[0]).stem for line in lines if line.strip()]
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataError(f"voc: cannot read the image list {path}: {exc}") from exc
+
+
+def _voc_train_names(base: Path) -> tuple[list[str], bool]:
+    """The training image names: ``train.txt``, joined by the SBD-augmented list
+    (``trainaug.txt`` or mmsegmentation's ``aug.txt``) when ``SegmentationClassAug/`` exists;
+    validation images are never trained on. Returns ``(names, augmented)``."""
+    lists = base / "ImageSets" / "Segmentation"
+    augmented = next(
+        (lists / n for n in ("trainaug.txt", "aug.txt") if (lists / n).is_file()), None
+    )
+    if augmented is None or not (base / "SegmentationClassAug").is_dir():
+        return _read_list(_voc_list(lists, "train")), False
+    names = _read_list(lists / "train.txt") if (lists / "train.txt").is_file() else []
+    names += _read_list(augmented)
+    val = set(_read_list(lists / "val.txt")) if (lists / "val.txt").is_file() else set()
+    return [n for n in dict.fromkeys(names) if n not in val], True
+
+
+def _voc_list(lists: Path, split: str) -> Path:
+    path = lists / f"{split}.txt"
+    if not path.is_file():
+        raise DataError(f"voc: no {path} (ImageSets/Segmentation/{{train,val}}.txt list the split)")
+    return path
+
+
+def _voc_pairs(base: Path, names: list[str], augmented: bool) -> list[tuple[Path, Path]]:
+    """Image and mask of each name; with SBD, a mask in ``SegmentationClassAug/`` is used
+    where ``SegmentationClass/`` has none."""
+    folders = ["SegmentationClass", "SegmentationClassAug"] if augmented else ["SegmentationClass"]
+    pairs = []
+    for name in names:
+        image = base / "JPEGImages" / f"{name}.jpg"
+        if not image.is_file():
+            raise DataError(f"voc: {image} is listed but missing")
+        mask = next(
+            (base / f / f"{name}.png" for f in folders if (base / f / f"{name}.png").is_file()),
+            None,
+        )
+        if mask is None:
+            raise DataError(f"voc: {image.name} has no mask {base / folders[0] / name}.png")
+        pairs.append((image, mask))
+    return pairs
+
+
+def voc(root: Path, splits: Sequence[str] = SPLITS) -> DataSplits:
+    """PASCAL VOC: ``VOCdevkit/VOC2012/{JPEGImages,SegmentationClass}`` with the image lists
+    ``ImageSets/Segmentation/{train,val}.txt``; masks are palette PNGs (index = class, 255 =
+    the void border). With the SBD augmentation (``SegmentationClassAug/`` and
+    ``ImageSets/Segmentation/trainaug.txt`` or ``aug.txt``) the training split is the 10,582
+    "train_aug" images; validation is always ``val.txt`` (VOC 2012 val, 1,449 images)."""
+    base = _voc_dir(root)
+    voc_info = zoo.dataset_info("voc")
+    count = len(voc_info.labels)
+    train: MaskFolder = _empty(count)
+    val: MaskFolder = _empty(count)
+    augmented = False
+    if "train" in splits:
+        names, augmented = _voc_train_names(base)
+        train = MaskFolder(_voc_pairs(base, names, augmented), count)
+    if "val" in splits:
+        names = _read_list(_voc_list(base / "ImageSets" / "Segmentation", "val"))
+        val = MaskFolder(_voc_pairs(base, names, False), count)
+    name = "voc12aug" if augmented else base.name.lower()
+    return DataSplits(name, "segmentation", train, val, list(voc_info.labels),
+                      list(voc_info.palette))  # fmt: skip
+
+
+CITYSCAPES_LAYOUT = "DIR/leftImg8bit/{train,val}/<city>/<id>_leftImg8bit.png"
+
+
+def _cityscapes_pairs(root: Path, split: str) -> list[tuple[Path, Path]]:
+    images_dir = _require_dir("cityscapes", root / "leftImg8bit" / split, CITYSCAPES_LAYOUT)
+    labels_layout = "DIR/gtFine/{train,val}/<city>/<id>_gtFine_labelTrainIds.png"
+    labels_dir = _require_dir("cityscapes", root / "gtFine" / split, labels_layout)
+    pairs = []
+    for image in sorted(images_dir.glob("*/*_leftImg8bit.png")):
+        stem = labels_dir / image.parent.name / image.name.removesuffix("_leftImg8bit.png")
+        candidates = [Path(f"{stem}_gtFine_labelTrainIds.png"), Path(f"{stem}_gtFine_labelIds.png")]
+        mask = next((c for c in candidates if c.is_file()), None)
+        if mask is None:
+            raise DataError(f"{image} has no label: expected {candidates[0]} (or _labelIds.png)")
+        pairs.append((image, mask))
+    if not pairs:
+        raise DataError(f"cityscapes: no <city>/*_leftImg8bit.png images in {images_dir}")
+    return pairs
+
+
+def cityscapes(root: Path, splits: Sequence[str] = SPLITS) -> DataSplits:
+    """Cityscapes fine annotations: ``leftImg8bit/{train,val}/<city>/<id>_leftImg8bit.png``
+    with ``gtFine/{split}/<city>/<id>_gtFine_labelTrainIds.png`` (the 19 classes, 255 ignore)
+    or, where those were not generated, ``<id>_gtFine_labelIds.png`` (mapped to the 19
+    classes on loading)."""
+    info = zoo.dataset_info("cityscapes")
+    count = len(info.labels)
+    parts = [CityscapesFolder(_cityscapes_pairs(root, s), count) if s in splits else _empty(count)
+             for s in SPLITS]  # fmt: skip
+    return DataSplits("cityscapes", "segmentation", parts[0], parts[1], list(info.labels),
+                      list(info.palette))  # fmt: skip
+
+
+ADE20K_FOLDERS = {"train": "training", "val": "validation"}
+
+
+def _ade20k_pairs(base: Path, split: str) -> list[tuple[Path, Path]]:
+    folder = ADE20K_FOLDERS[split]
+    layout = "DIR/{images,annotations}/{training,validation}"
+    images_dir = _require_dir("ade20k", base / "images" / folder, layout)
+    masks_dir = _require_dir("ade20k", base / "annotations" / folder, layout)
+    masks_by_stem = {p.stem: p for p in masks_dir.glob("*.png")}
+    pairs = []
+    for image in sorted(p for p in images_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES):
+        mask = masks_by_stem.get(image.stem)
+        if mask is None:
+            raise DataError(f"{image} has no annotation {masks_dir / image.stem}.png")
+        pairs.append((image, mask))
+    if not pairs:
+        raise DataError(f"ade20k: no images in {images_dir}")
+    return pairs
+
+
+def ade20k(root: Path, splits: Sequence[str] = SPLITS) -> DataSplits:
+    """ADE20K's SceneParsing release (``ADEChallengeData2016``):
+    ``images/{training,validation}/*.jpg`` with ``annotations/{training,validation}/*.png``.
+    Annotations hold 0 ("other") and the 150 classes as 1–150; like mmsegmentation's
+    ``reduce_zero_label``, 0 is ignored and label k is class k - 1."""
+    base = root / "ADEChallengeData2016" if (root / "ADEChallengeData2016").is_dir() else root
+    info = zoo.dataset_info("ade20k")
+    count = len(info.labels)
+    parts = [MaskFolder(_ade20k_pairs(base, s), count, label_map=ADE20K_LABELS)
+             if s in splits else _empty(count) for s in SPLITS]  # fmt: skip
+    return DataSplits("ade20k", "segmentation", parts[0], parts[1], list(info.labels),
+                      list(info.palette))  # fmt: skip
 
 
 def _pairs(directory: Path) -> list[tuple[Path, Path]]:
@@ -410,11 +653,6 @@ def _classes_file(root: Path, num_classes: int | None) -> tuple[list[str], Any]:
             raise DataError(f"{path}: palette entries must be [r, g, b] with integers 0–255")
         if palette is not None and len(palette) != len(names):
             raise DataError(f"{path}: {len(names)} classes but {len(palette)} palette colours")
-        if num_classes is not None and num_classes != len(names):
-            raise DataError(
-                f"--num-classes {num_classes} disagrees with the {len(names)} classes in {path}; "
-                "drop --num-classes or fix classes.json"
-            )
         return names, palette
     if num_classes is None:
         raise DataError(f"masks: {root} has no classes.json; pass --num-classes")

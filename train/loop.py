@@ -275,8 +275,9 @@ def evaluate(
     """Validation loss and metrics of ``model`` over ``loader`` (gathered across processes).
 
     Returns:
-        ``{"val_loss", "top1", "top5"}`` or ``{"val_loss", "mIoU", "pixel_acc",
-        "per_class_iou", "confusion_matrix"}``; accuracies and IoUs are fractions in [0, 1];
+        ``{"val_loss", "top1", "top5"}`` or ``{"val_loss", "mIoU", "mAcc", "pixel_acc",
+        "per_class_iou", "per_class_acc", "confusion_matrix"}``; accuracies and IoUs are
+        fractions in [0, 1];
         the confusion matrix counts pixels, rows = ground truth, columns = prediction.
     """
     model.eval()

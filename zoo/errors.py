@@ -34,3 +34,24 @@ class InvalidImageError(ZooError, ValueError):
 class ConfigError(ZooError, ValueError):
     """An argument or configuration value the zoo cannot use (``num_classes`` ≤ 0, an
     ``output_stride`` the backbone cannot produce, a ``config.json`` that is not an object)."""
+
+
+class InvalidVideoError(InvalidImageError):
+    """An input that is not a video PyAV can decode, or one beyond the given limits."""
+
+
+class MissingExtraError(ZooError, ImportError):
+    """An optional dependency is not installed; the message names the extra to install."""
+
+
+def require(module: str, extra: str) -> None:
+    """Import ``module`` or raise :class:`MissingExtraError` naming ``pip install
+    'vision-zoo[extra]'``."""
+    import importlib
+
+    try:
+        importlib.import_module(module)
+    except ImportError as exc:
+        raise MissingExtraError(
+            f"This needs {module!r}, which is not installed: pip install 'vision-zoo[{extra}]'"
+        ) from exc

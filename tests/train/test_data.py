@@ -13,6 +13,7 @@ from torchvision import tv_tensors
 
 import zoo
 from tests.train.conftest import save_gray
+from tests.train.layouts import ade20k_image, cityscapes_frame, image_list, voc_image
 from train.data import DataError, build_data, parse_spec
 from train.transforms import Transformed, segmentation_transforms
 
@@ -212,3 +213,108 @@ def test_image_and_mask_move_together():
         assert agree.float().mean() > 0.9  # (bilinear seams between quadrants differ)
         padded += int((~valid).any())
     assert padded > 0  # crops larger than the scaled image pad the mask with 255
+
+
+# -- benchmark layouts: Cityscapes, ADE20K, VOC with SBD --------------------------------------
+def _all_ids() -> np.ndarray:
+    """A ``(16, 16)`` label image holding each value 0–255 once, row by row."""
+    return np.arange(256, dtype=np.uint8).reshape(16, 16)
+
+
+def test_cityscapes_label_ids_are_mapped_to_the_19_train_ids(tmp_path):
+    label = _all_ids()
+    cityscapes_frame(tmp_path, "val", "frankfurt", 1, label, kind="labelIds")
+    cityscapes_frame(tmp_path, "train", "aachen", 2, np.zeros((8, 12)), kind="labelIds")
+    data = build_data(f"cityscapes:{tmp_path}", "segmentation")
+    assert data.name == "cityscapes" and len(data.classes) == 19 and data.classes[13] == "car"
+    assert data.palette[0] == (128, 64, 128)  # road, from zoo.dataset_info("cityscapes")
+    assert (len(data.train), len(data.val)) == (1, 1)
+    image, mask = data.val[0]
+    assert image.size == (16, 16) and mask.dtype == torch.uint8 and mask.shape == (16, 16)
+    expected = np.full(256, 255)
+    official = {7: 0, 8: 1, 11: 2, 12: 3, 13: 4, 17: 5, 19: 6, 20: 7, 21: 8, 22: 9, 23: 10,
+                24: 11, 25: 12, 26: 13, 27: 14, 28: 15, 31: 16, 32: 17, 33: 18}  # fmt: skip
+    for label_id, train_id in official.items():
+        expected[label_id] = train_id
+    assert mask.flatten().tolist() == expected.tolist()
+    assert data.augment.hflip == 0.5 and data.augment.scale == (0.5, 2.0)
+
+
+def test_cityscapes_label_train_ids_are_used_as_they_are(tmp_path):
+    label = np.array([[0, 5, 18, 255], [13, 13, 255, 1]])
+    cityscapes_frame(tmp_path, "val", "lindau", 1, label)
+    cityscapes_frame(tmp_path, "val", "munster", 2, np.array([[7, 26], [0, 1]]), kind="labelIds")
+    data = build_data(f"cityscapes:{tmp_path}", "segmentation", splits=("val",))
+    assert len(data.train) == 0 and len(data.val) == 2  # no train/ needed for evaluation
+    assert data.val[0][1].tolist() == label.tolist()
+    assert data.val[1][1].tolist() == [[0, 13], [255, 255]]  # the labelIds frame, mapped
+    cityscapes_frame(tmp_path, "val", "lindau", 3, np.array([[19, 0], [0, 0]]))  # sorts 2nd
+    with pytest.raises(DataError, match=r"lindau_000000_000003_gtFine_labelTrainIds\.png has "
+                       r"labels \[19\] outside the 19 classes"):  # fmt: skip
+        build_data(f"cityscapes:{tmp_path}", "segmentation", splits=("val",)).val[1]
+
+
+def test_cityscapes_missing_parts_name_the_path(tmp_path):
+    with pytest.raises(DataError, match=r"leftImg8bit/val \(expected DIR/leftImg8bit/"):
+        build_data(f"cityscapes:{tmp_path}", "segmentation", splits=("val",))
+    image = cityscapes_frame(tmp_path, "val", "ulm", 1, np.zeros((4, 4)))
+    with pytest.raises(DataError, match=r"leftImg8bit/train"):
+        build_data(f"cityscapes:{tmp_path}", "segmentation")  # training needs both splits
+    next(image.parent.parent.parent.parent.glob("gtFine/val/ulm/*labelTrainIds.png")).unlink()
+    with pytest.raises(DataError, match=r"ulm_000000_000001_leftImg8bit\.png has no label"):
+        build_data(f"cityscapes:{tmp_path}", "segmentation", splits=("val",))
+
+
+def test_ade20k_reduces_the_zero_label(tmp_path):
+    annotation = np.array([[0, 1, 2, 150], [255, 150, 1, 0]])
+    ade20k_image(tmp_path, "validation", "ADE_val_00000001", annotation)
+    ade20k_image(tmp_path, "training", "ADE_train_00000001", np.ones((6, 9)))
+    data = build_data(f"ade20k:{tmp_path}", "segmentation")  # the parent of ADEChallengeData2016
+    assert data.name == "ade20k" and len(data.classes) == 150 and data.classes[0] == "wall"
+    assert data.classes[149] == "flag" and data.palette[0] == (120, 120, 120)
+    _, mask = data.val[0]
+    assert mask.dtype == torch.uint8
+    assert mask.tolist() == [[255, 0, 1, 149], [255, 149, 0, 255]]
+    ade20k_image(tmp_path, "validation", "ADE_val_00000002", np.array([[151, 3]]))
+    data = build_data(f"ade20k:{tmp_path / 'ADEChallengeData2016'}", "segmentation")
+    with pytest.raises(DataError, match=r"ADE_val_00000002\.png has labels \[151\] that are "
+                       r"not ADE20K labels 0–150"):  # fmt: skip
+        data.val[1]
+
+
+def test_voc_with_sbd_trains_on_train_aug_and_validates_on_val(tmp_path):
+    voc = tmp_path / "VOCdevkit" / "VOC2012"
+    border = np.zeros((12, 10), np.uint8)
+    border[3:9, 2:8] = 15
+    border[3, 2:8] = border[8, 2:8] = 255  # VOC's void border
+    for name in ("2007_000001", "2007_000002", "2007_000003"):  # VOC train, val, val
+        voc_image(voc, name, border)
+    for name in ("2008_000001", "2008_000002"):  # SBD only
+        voc_image(voc, name, np.full((7, 9), 12), folder="SegmentationClassAug")
+    image_list(voc, "train", ["2007_000001"])
+    image_list(voc, "val", ["2007_000002", "2007_000003"])
+    image_list(voc, "trainaug", ["2007_000001", "2008_000001", "2008_000002", "2007_000003"])
+    data = build_data(f"voc:{tmp_path}", "segmentation")
+    assert data.name == "voc12aug"
+    stems = [image.stem for image, _ in data.train.pairs]
+    assert stems == ["2007_000001", "2008_000001", "2008_000002"]  # val never trained on
+    assert [m.parent.name for _, m in data.train.pairs] == ["SegmentationClass"] + [
+        "SegmentationClassAug"
+    ] * 2
+    assert [image.stem for image, _ in data.val.pairs] == ["2007_000002", "2007_000003"]
+    _, mask = data.val[0]
+    assert mask.dtype == torch.uint8 and mask.tolist() == border.tolist()  # palette indices
+    assert data.train[1][1].unique().tolist() == [12]
+    only_val = build_data(f"voc:{voc}", "segmentation", splits=("val",))  # VOC2012 itself
+    assert len(only_val.train) == 0 and len(only_val.val) == 2
+
+
+def test_voc_missing_files_name_them(tmp_path):
+    voc = tmp_path / "VOC2012"
+    voc_image(voc, "a", np.zeros((4, 4)))
+    image_list(voc, "train", ["a"])
+    with pytest.raises(DataError, match=r"ImageSets/Segmentation/val\.txt"):
+        build_data(f"voc:{voc}", "segmentation")
+    image_list(voc, "val", ["a", "b"])
+    with pytest.raises(DataError, match=r"JPEGImages/b\.jpg is listed but missing"):
+        build_data(f"voc:{voc}", "segmentation")

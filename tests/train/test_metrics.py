@@ -22,6 +22,10 @@ def test_iou_pixel_accuracy_and_ignore_index():
     assert math.isnan(result["per_class_iou"][3])  # absent everywhere: not in the mean
     assert result["mIoU"] == pytest.approx((1 / 3 + 2 / 3 + 1 / 2) / 3)
     assert result["pixel_acc"] == pytest.approx(4 / 6)  # the two 255 pixels do not count
+    # Acc = TP / labelled: class 0 1 of 2, class 1 2 of 2, class 2 1 of 2; class 3 unlabelled
+    assert result["per_class_acc"][:3] == pytest.approx([1 / 2, 1.0, 1 / 2])
+    assert math.isnan(result["per_class_acc"][3])
+    assert result["mAcc"] == pytest.approx(2 / 3)
     assert metrics.confusion_matrix().sum() == 6
 
 

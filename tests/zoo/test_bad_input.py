@@ -222,7 +222,7 @@ def test_push_with_bad_repo_or_directory(tmp_path):
 
 
 def test_unknown_dataset():
-    with pytest.raises(zoo.ConfigError, match="known: cityscapes, coco_voc, voc"):
+    with pytest.raises(zoo.ConfigError, match="known: ade20k, cityscapes, coco_voc, voc, voc12aug"):
         zoo.dataset_info("kitti")
 
 

@@ -70,7 +70,7 @@ def test_random_weights_do_not_carry_the_published_facts():
 def test_the_record_travels_with_the_model_and_through_config_json(tmp_path):
     model = zoo.create_model("deeplabv3_resnet50", num_classes=21)  # tv_coco_voc_520 record
     record = model.pretrained_cfg["zoo"]
-    assert record["test_resize"] == {"mode": "keep_ratio", "size": (0, 520)}
+    assert record["test_resize"] == {"mode": "keep_ratio", "size": (0, 520), "antialias": True}
     zoo.save_pretrained(model, tmp_path, metrics={"mIoU": 66.4}, dataset="coco_voc")
     config = json.loads((tmp_path / "config.json").read_text())
     assert "zoo" not in config["pretrained_cfg"]  # timm alone can read it back

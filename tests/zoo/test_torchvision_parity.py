@@ -11,7 +11,14 @@ from torchvision.models import segmentation
 import zoo
 from zoo.convert import torchvision_segmentation_to_zoo
 
-CASES = [("fcn_resnet50", "fcn", 35_322_218), ("deeplabv3_resnet50", "deeplabv3", 42_004_074)]
+CASES = [
+    ("fcn_resnet50", "fcn", 35_322_218),
+    ("deeplabv3_resnet50", "deeplabv3", 42_004_074),
+    pytest.param(("fcn_resnet101", "fcn", 54_314_346), marks=pytest.mark.slow),
+    pytest.param(("deeplabv3_resnet101", "deeplabv3", 60_996_202), marks=pytest.mark.slow),
+]
+METRICS = {"fcn_resnet50": 60.5, "deeplabv3_resnet50": 66.4, "fcn_resnet101": 63.7,
+           "deeplabv3_resnet101": 67.4}  # fmt: skip
 
 
 def _random_torchvision(name):
@@ -28,7 +35,7 @@ def _random_torchvision(name):
     return model.eval()
 
 
-@pytest.fixture(scope="module", params=CASES, ids=[c[0] for c in CASES])
+@pytest.fixture(scope="module", params=CASES, ids=lambda case: case[0])
 def case(request, tmp_path_factory):
     name, layout, params = request.param
     reference = _random_torchvision(name)
@@ -68,7 +75,7 @@ def test_registered_tags_carry_published_metrics(case):
     info = zoo.model_info(name)
     assert info.name == f"{name}.tv_coco_voc_520"
     assert info.num_classes == 21 and info.labels[15] == "person"
-    assert info.metrics["mIoU"] == {"fcn_resnet50": 60.5, "deeplabv3_resnet50": 66.4}[name]
+    assert info.metrics["mIoU"] == METRICS[name]
     assert info.weight_source.startswith("url:https://download.pytorch.org/models/")
     assert f"{name}.tv_coco_voc_520" in zoo.list_models(pretrained=True, task="segmentation")
 

@@ -15,8 +15,8 @@ from torch import Tensor, nn
 
 from ..convert import segmentation_checkpoint_filter
 from ..datasets import VOC_CLASSES, dataset_info, voc_palette
-from ..errors import CheckpointError, ConfigError, UnknownModelError
-from ..meta import TestResize, ZooCfg, ZooMeta
+from ..errors import CheckpointError, ConfigError
+from ..meta import TestResize, ZooCfg, ZooMeta  # noqa: F401  (TestResize: for model files)
 from ..registry import resolve_name, unknown_model
 from ..weights import backbone_state_dict
 
@@ -34,6 +34,32 @@ def conv_bn_relu(
         ),
         nn.BatchNorm2d(out_channels),
         nn.ReLU(inplace=True),
+    )
+
+
+def separable_conv_bn_relu(
+    in_channels: int, out_channels: int, kernel_size: int = 3, dilation: int = 1
+) -> nn.Sequential:
+    """Depthwise conv-BN-ReLU, then pointwise (1×1) conv-BN-ReLU (DeepLabV3+'s atrous separable
+    convolution, arXiv:1802.02611 §3.2; mmcv's ``DepthwiseSeparableConvModule``).
+
+    Children 0/1 are the depthwise conv and its BN, 3/4 the pointwise conv and its BN.
+    """
+    padding = dilation * (kernel_size - 1) // 2
+    depthwise = nn.Conv2d(
+        in_channels,
+        in_channels,
+        kernel_size,
+        padding=padding,
+        dilation=dilation,
+        groups=in_channels,
+        bias=False,
+    )
+    return nn.Sequential(
+        depthwise,
+        nn.BatchNorm2d(in_channels),
+        nn.ReLU(inplace=True),
+        *conv_bn_relu(in_channels, out_channels, 1),
     )
 
 
@@ -274,17 +300,3 @@ def build_segmentation(
         pretrained_strict=True,
         **kwargs,
     )
-
-
-__all__ = [
-    "FCNHead",
-    "SegmentationModel",
-    "TestResize",
-    "UnknownModelError",
-    "build_segmentation",
-    "conv_bn_relu",
-    "create_backbone",
-    "dataset_fields",
-    "register_segmentation",
-    "seg_cfg",
-]

@@ -15,6 +15,7 @@ from torch import Tensor, nn
 from ._seg import (
     SegmentationModel,
     TestResize,
+    ZooCfg,
     build_segmentation,
     conv_bn_relu,
     dataset_fields,
@@ -54,31 +55,41 @@ def _fcn(variant: str, pretrained: bool, **kwargs: Any) -> FCN:
     return build_segmentation(FCN, variant, pretrained, **kwargs)  # type: ignore[return-value]
 
 
-#: torchvision's COCO-with-VOC-labels weights: evaluated after resizing the short side to 520.
-TV_COCO = dict(
-    input_size=(3, 520, 520),
-    license="bsd-3-clause",
-    origin_url="https://github.com/pytorch/vision",
-    description="torchvision weights trained on the COCO train2017 subset with the 20 Pascal "
-    "VOC categories (21 classes with background).",
-)
+TV_COCO_EVAL = "COCO val2017 (20 VOC categories)"
+
+
+def tv_coco_voc(backbone: str, file: str, paper: str, miou: float, pixel_acc: float) -> ZooCfg:
+    """The record of a torchvision COCO-with-VOC-labels checkpoint (``download.pytorch.org/
+    models/<file>``): 21 VOC classes, published COCO-val mIoU and pixel accuracy, evaluated
+    after resizing the short side to 520."""
+    return seg_cfg(
+        backbone,
+        url=f"https://download.pytorch.org/models/{file}",
+        input_size=(3, 520, 520),
+        license="bsd-3-clause",
+        origin_url="https://github.com/pytorch/vision",
+        description="torchvision weights trained on the COCO train2017 subset with the 20 "
+        "Pascal VOC categories (21 classes with background).",
+        paper_ids=paper,
+        **dataset_fields(
+            "coco_voc",
+            metrics={
+                "mIoU": miou,
+                "pixel_acc": pixel_acc,
+                "eval": "COCO val2017 (20 VOC categories)",
+            },
+            test_resize=TestResize("keep_ratio", (0, 520)),
+        ),
+    )
+
 
 default_cfgs = generate_default_cfgs(
     {
-        "fcn_resnet50.tv_coco_voc_520": seg_cfg(
-            "resnet50",
-            url="https://download.pytorch.org/models/fcn_resnet50_coco-1167a1af.pth",
-            paper_ids="arXiv:1411.4038",
-            **TV_COCO,
-            **dataset_fields(
-                "coco_voc",
-                metrics={
-                    "mIoU": 60.5,
-                    "pixel_acc": 91.4,
-                    "eval": "COCO val2017 (20 VOC categories)",
-                },
-                test_resize=TestResize("keep_ratio", (0, 520)),
-            ),
+        "fcn_resnet50.tv_coco_voc_520": tv_coco_voc(
+            "resnet50", "fcn_resnet50_coco-1167a1af.pth", "arXiv:1411.4038", 60.5, 91.4
+        ),
+        "fcn_resnet101.tv_coco_voc_520": tv_coco_voc(
+            "resnet101", "fcn_resnet101_coco-7ecb50ca.pth", "arXiv:1411.4038", 63.7, 91.9
         ),
         "fcn": seg_cfg("resnet50", paper_ids="arXiv:1411.4038"),
         "fcn_tf_efficientnet_lite0": seg_cfg("tf_efficientnet_lite0", paper_ids="arXiv:1411.4038"),
@@ -96,6 +107,12 @@ def fcn(pretrained: bool = False, **kwargs: Any) -> FCN:
 def fcn_resnet50(pretrained: bool = False, **kwargs: Any) -> FCN:
     """FCN-ResNet-50, output stride 8, with an auxiliary head (torchvision's layout)."""
     return _fcn("fcn_resnet50", pretrained, backbone="resnet50", **kwargs)
+
+
+@register_segmentation
+def fcn_resnet101(pretrained: bool = False, **kwargs: Any) -> FCN:
+    """FCN-ResNet-101, output stride 8, with an auxiliary head (torchvision's layout)."""
+    return _fcn("fcn_resnet101", pretrained, backbone="resnet101", **kwargs)
 
 
 @register_segmentation

@@ -3,7 +3,10 @@ Recognition", TPAMI 2020 (arXiv:1908.07919), on timm's ``hrnet_w18/w32/w48``.
 
 The four raw branch outputs (strides 4/8/16/32; timm ``feature_location=''``, not the
 classification "incre" features) are upsampled to stride 4, concatenated, mixed by a 1×1
-conv-BN-ReLU and classified by a 1×1 conv.
+conv-BN-ReLU and classified by a 1×1 conv. Inside the backbone, branches are fused with bilinear
+upsampling (×2ⁿ, then resized to the target branch's exact size: mmsegmentation's fusion; timm's
+classification HRNet upsamples by nearest neighbour and needs multiples of 32), so any H, W works
+and mmsegmentation's FCN-HRNetV2 weights give its outputs exactly.
 """
 
 from __future__ import annotations
@@ -13,8 +16,10 @@ from typing import Any, ClassVar
 import torch
 import torch.nn.functional as F
 from timm.models import generate_default_cfgs
+from timm.models.hrnet import HighResolutionModule
 from torch import Tensor, nn
 
+from ._mmseg import mmseg_cfgs
 from ._seg import (
     SegmentationModel,
     build_segmentation,
@@ -22,6 +27,58 @@ from ._seg import (
     register_segmentation,
     seg_cfg,
 )
+
+
+class BilinearUpsample(nn.Module):
+    """Bilinear upsampling by an integer factor (``align_corners=False``), in place of timm's
+    nearest ``nn.Upsample`` in HRNet's fuse layers (as mmsegmentation's HRNet)."""
+
+    def __init__(self, factor: int) -> None:
+        super().__init__()
+        self.factor = factor
+
+    def forward(self, x: Tensor) -> Tensor:
+        size = (x.shape[-2] * self.factor, x.shape[-1] * self.factor)
+        return F.interpolate(x, size=size, mode="bilinear", align_corners=False)
+
+
+class ExactSizeFusion(HighResolutionModule):
+    """timm's HRNet module whose fusion resizes each upsampled branch to the exact size of the
+    branch it is added to, so any H, W works (timm's adds ×2ⁿ nearest-upsampled maps, which
+    only fit when H and W are multiples of 32)."""
+
+    def forward(self, x: list[Tensor]) -> list[Tensor]:
+        if self.num_branches == 1:
+            return [self.branches[0](x[0])]
+        x = [branch(t) for branch, t in zip(self.branches, x, strict=True)]
+        fused = []
+        for i, fuse_outer in enumerate(self.fuse_layers):
+            size = x[i].shape[-2:]
+            total: Tensor | None = None
+            for j, fuse in enumerate(fuse_outer):
+                y = fuse(x[j])
+                if j > i and y.shape[-2:] != size:
+                    y = F.interpolate(y, size=size, mode="bilinear", align_corners=False)
+                total = y if total is None else total + y
+            fused.append(self.fuse_act(total))
+        return fused
+
+
+def use_bilinear_fusion(encoder: nn.Module) -> nn.Module:
+    """Switch every fusion of a timm HRNet to bilinear, exact-size upsampling (in place; the
+    parameters and their names do not change)."""
+    for module in encoder.modules():
+        if not isinstance(module, HighResolutionModule):
+            continue
+        for fuse_outer in module.fuse_layers or ():
+            for fuse in fuse_outer:
+                upsample = fuse[-1] if isinstance(fuse, nn.Sequential) else None
+                if isinstance(upsample, nn.Upsample):
+                    factor = upsample.scale_factor
+                    assert isinstance(factor, (int, float)), factor  # timm: 2 ** (j - i)
+                    fuse[-1] = BilinearUpsample(int(factor))
+        module.__class__ = ExactSizeFusion
+    return encoder
 
 
 class HRNetV2Decoder(nn.Module):
@@ -54,27 +111,19 @@ class HRNetV2(SegmentationModel):
     def __init__(self, backbone: str = "hrnet_w48", **kwargs: Any) -> None:
         kwargs.setdefault("drop_rate", 0.0)
         super().__init__(backbone=backbone, **kwargs)
+        use_bilinear_fusion(self.encoder)
 
     def build_decoder(self, channels: list[int], reductions: list[int]) -> tuple[nn.Module, int]:
         return HRNetV2Decoder(channels), sum(channels)
 
-    def forward_features(self, x: Tensor) -> list[Tensor]:
-        """Branch outputs at strides 4/8/16/32.
-
-        timm's HRNet fuses branches with fixed ×2 nearest upsampling, which needs H and W to be
-        multiples of 32; other sizes are resized up to the next multiple of 32 first (the
-        logits are resized back to the input size by :meth:`forward`).
-        """
-        height, width = x.shape[-2:]
-        padded = (-(-height // 32) * 32, -(-width // 32) * 32)
-        if (height, width) != padded:
-            x = F.interpolate(x, size=padded, mode="bilinear", align_corners=False)
-        return list(self.encoder(x))
-
 
 _PAPER = "arXiv:1908.07919"
 default_cfgs = generate_default_cfgs(
-    {f"hrnetv2_w{w}": seg_cfg(f"hrnet_w{w}", paper_ids=_PAPER) for w in (18, 32, 48)}
+    {
+        **mmseg_cfgs("hrnetv2_w18", "hrnet_w18", _PAPER),
+        "hrnetv2_w32": seg_cfg("hrnet_w32", paper_ids=_PAPER),
+        **mmseg_cfgs("hrnetv2_w48", "hrnet_w48", _PAPER),
+    }
 )
 
 

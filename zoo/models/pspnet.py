@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from timm.models import generate_default_cfgs
 from torch import Tensor, nn
 
+from ._mmseg import mmseg_cfgs
 from ._seg import (
     SegmentationModel,
     build_segmentation,
@@ -91,6 +92,7 @@ default_cfgs = generate_default_cfgs(
         "pspnet_tf_efficientnet_lite0": seg_cfg(
             "tf_efficientnet_lite0", paper_ids="arXiv:1612.01105"
         ),
+        **mmseg_cfgs("pspnet_resnet50c", "resnet50c", "arXiv:1612.01105"),
     }
 )
 
@@ -117,3 +119,10 @@ def pspnet_tf_efficientnet_lite0(pretrained: bool = False, **kwargs: Any) -> PSP
     return _psp(
         "pspnet_tf_efficientnet_lite0", pretrained, backbone="tf_efficientnet_lite0", **kwargs
     )
+
+
+@register_segmentation
+def pspnet_resnet50c(pretrained: bool = False, **kwargs: Any) -> PSPNet:
+    """PSPNet on ResNet-50-C (deep 3×3 stem), output stride 8: mmsegmentation's PSPNet-R50-D8
+    (its ResNetV1c backbone), which its Cityscapes, ADE20K and VOC weights load into."""
+    return _psp("pspnet_resnet50c", pretrained, backbone="resnet50c", **kwargs)

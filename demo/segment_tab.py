@@ -1,0 +1,175 @@
+"""The Segment tab: one photo through up to four segmentation models, side by side."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+import zoo
+
+from .models import ModelCache, segmentation_choices
+from .segmentation import (
+    AGREEMENT_HEADERS,
+    SegCard,
+    agreement,
+    disagreement_map,
+    legend,
+    run_segmenters,
+    summary,
+    to_json,
+)
+from .uploads import chosen_names, opacity_value, upload_path
+
+MAX_MODELS = 4
+
+HELP = """Upload a photo (or pick an example), choose up to four segmentation models and press
+**Segment**. Each card shows the model's overlay, the classes it found with their share of the
+pixels, its latency, size and input resolution. Below: how much each pair of models agrees
+(by class name), where they differ (red) and a slider to wipe between two overlays. Models
+whose weights are not on this machine say so instead of guessing. A model you trained loads by
+typing `local-dir:runs/NAME/best`."""
+
+
+def _card(card: SegCard | None, alpha: float) -> list[Any]:
+    hidden = [
+        gr.Column(visible=False),
+        gr.Markdown(value=""),
+        gr.Image(value=None),
+        gr.HighlightedText(value=None),
+    ]
+    if card is None:
+        return hidden
+    if not card.ok or card.result is None:
+        return [
+            gr.Column(visible=True),
+            gr.Markdown(value=f"### {card.name}\n**Unavailable.** {card.error}"),
+            gr.Image(value=None, visible=False),
+            gr.HighlightedText(value=None, visible=False),
+        ]
+    height, width = (card.input_size or (3, 0, 0))[1:]
+    ran_h, ran_w = card.result.input_size
+    head = (
+        f"### {card.name}\n**{card.result.latency_ms:.0f} ms** · "
+        f"{(card.params or 0) / 1e6:.2f} M params · trained at {width}×{height}, "
+        f"ran at {ran_w}×{ran_h} ({card.result.mode})  \nweights: {card.weight_source}"
+    )
+    entries, colours = legend(card.result)
+    return [
+        gr.Column(visible=True),
+        gr.Markdown(value=head),
+        gr.Image(value=card.result.overlay(alpha), visible=True),
+        gr.HighlightedText(value=entries, color_map=colours, visible=True),
+    ]
+
+
+def _views(cards: list[SegCard], alpha: float) -> list[Any]:
+    """The per-model cards and the wipe slider (first two results) at opacity ``alpha``."""
+    updates: list[Any] = []
+    for i in range(MAX_MODELS):
+        updates += _card(cards[i] if i < len(cards) else None, alpha)
+    ran = [c.result for c in cards if c.ok and c.result is not None]
+    pair = (ran[0].overlay(alpha), ran[1].overlay(alpha)) if len(ran) >= 2 else None
+    label = " ← | → ".join(c.name for c in cards if c.ok)[:120] if pair else "Wipe"
+    return [*updates, gr.ImageSlider(value=pair, label=label, visible=pair is not None)]
+
+
+def build(cache: ModelCache, photos: list[Path]) -> None:
+    """The tab's components and events (inside a ``gr.Tab``)."""
+    choices, defaults = segmentation_choices(MAX_MODELS)
+    state = gr.State([])
+    gr.Markdown(HELP)
+    with gr.Row():
+        with gr.Column(scale=1):
+            image = gr.Image(
+                label="Image", type="filepath", sources=["upload", "clipboard"], elem_id="seg-image"
+            )
+            models = gr.Dropdown(
+                choices=choices,
+                value=defaults,
+                multiselect=True,
+                allow_custom_value=True,
+                max_choices=MAX_MODELS,
+                label="Models",
+                info="Up to 4; or type a zoo name, local-dir:PATH or hf-hub:ORG/NAME.",
+                elem_id="seg-models",
+            )
+            alpha = gr.Slider(0.0, 1.0, value=0.5, step=0.05, label="Mask opacity",
+                              elem_id="seg-alpha")  # fmt: skip
+            run = gr.Button("Segment", variant="primary", elem_id="seg-run")
+            if photos:
+                gr.Examples(
+                    examples=[[str(p)] for p in photos], inputs=[image], label="Example photos"
+                )
+        with gr.Column(scale=2):
+            verdict = gr.Markdown(elem_id="seg-verdict")
+            table = gr.Dataframe(
+                headers=AGREEMENT_HEADERS,
+                interactive=False,
+                label="Agreement between models (by class name)",
+                elem_id="seg-agreement",
+            )
+            with gr.Row():
+                slider = gr.ImageSlider(label="Wipe", visible=False, elem_id="seg-slider")
+                differ = gr.Image(
+                    label="Where the models disagree (red)", elem_id="seg-disagreement"
+                )
+    cards: list[Any] = []
+    with gr.Row(equal_height=True):
+        for i in range(MAX_MODELS):
+            with gr.Column(visible=False, elem_id=f"seg-card-{i}", min_width=240) as column:
+                head = gr.Markdown()
+                overlay = gr.Image(show_label=False, elem_classes=["seg-overlay"])
+                shares = gr.HighlightedText(
+                    show_label=False, show_inline_category=False, elem_classes=["seg-legend"]
+                )
+            cards += [column, head, overlay, shares]
+    with gr.Accordion("Raw results (JSON)", open=False):
+        raw = gr.JSON(label="results")
+
+    def on_segment(
+        payload: Any,
+        names: list[str] | str | None,
+        opacity: float,
+        progress: gr.Progress = gr.Progress(),
+    ) -> list[Any]:
+        names = chosen_names(names, MAX_MODELS, "segmentation model")
+        opacity = opacity_value(opacity)
+        try:
+            pil = zoo.load_image(upload_path(payload))
+        except zoo.InvalidImageError as exc:
+            raise gr.Error(str(exc)) from exc
+
+        def on_load(name: str) -> None:
+            progress(None, desc=f"Loading {name} (first use; later runs reuse it)…")
+
+        results = run_segmenters(pil, names, cache, on_load)
+        rows = agreement(results)
+        return [
+            results,
+            to_json(results, rows),
+            summary(results, rows),
+            rows,
+            disagreement_map(results),
+            *_views(results, float(opacity)),
+        ]
+
+    def on_opacity(results: list[SegCard], opacity: float) -> list[Any]:
+        return _views(results or [], float(opacity))
+
+    run.click(
+        on_segment,
+        inputs=[image, models, alpha],
+        outputs=[state, raw, verdict, table, differ, *cards, slider],
+        api_name="segment",
+        preprocess=False,
+        concurrency_limit=1,
+    )
+    alpha.release(
+        on_opacity,
+        inputs=[state, alpha],
+        outputs=[*cards, slider],
+        api_visibility="private",
+        concurrency_limit=1,
+    )

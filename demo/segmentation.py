@@ -1,0 +1,186 @@
+"""Running several segmentation models on one image and measuring how they differ (no UI code).
+
+Models may have different label sets (a person model, Cityscapes' 19 classes, ADE20K's 150), so
+their masks are compared by class *name*: two models agree on a pixel when they give it the
+same label.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+import zoo
+
+from .models import ModelCache, describe
+
+logger = logging.getLogger(__name__)
+#: Colour of the pixels where the models disagree, on the dimmed photo.
+DISAGREE_RGB = (255, 40, 40)
+
+
+@dataclass
+class SegCard:
+    """One model's outcome on the image: its segmentation, or why there is none."""
+
+    name: str
+    result: zoo.SegmentationResult | None = None
+    params: int | None = None
+    input_size: tuple[int, int, int] | None = None
+    weight_source: str | None = None
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and self.result is not None
+
+
+def run_segmenters(
+    image: Image.Image,
+    names: list[str],
+    cache: ModelCache,
+    on_load: Callable[[str], None] | None = None,
+) -> list[SegCard]:
+    """Segment ``image`` with every model in ``names``; a model that cannot load or has no
+    weights here gets a card that says why (never random-weight output)."""
+    cards: list[SegCard] = []
+    for name in names:
+        info = describe(name, "segmentation")
+        if isinstance(info, str):
+            cards.append(SegCard(name=name, error=f"Unavailable: {info.rstrip('.')}."))
+            continue
+        if any(card.name == info.name for card in cards):  # an alias of a model already run
+            continue
+        try:
+            loaded = cache.get(info, on_load)
+            result = zoo.segment(loaded.model, image)
+        except zoo.ZooError as exc:
+            cards.append(SegCard(name=info.name, error=str(exc)))
+            continue
+        except Exception as exc:  # one broken model must not take the other cards down
+            logger.exception("model %s failed", info.name)
+            message = f"it failed to load or run ({type(exc).__name__}: {exc})"
+            cards.append(SegCard(name=info.name, error=message[:500]))
+            continue
+        cards.append(SegCard(info.name, result, info.params, info.input_size, info.weight_source))
+    return cards
+
+
+def hex_colour(rgb: tuple[int, int, int]) -> str:
+    return "#{:02x}{:02x}{:02x}".format(*rgb)
+
+
+def legend(result: zoo.SegmentationResult, limit: int = 12) -> tuple[list[Any], dict[str, str]]:
+    """The classes present, largest first, as ``gr.HighlightedText`` value and colour map:
+    ``[("person 54.5 %", "person"), ...]``, ``{"person": "#ff0080"}``."""
+    shares = result.class_shares()
+    colours = {label: hex_colour(result.palette[i]) for i, label in enumerate(result.labels)}
+    entries: list[Any] = []
+    for label, share in list(shares.items())[:limit]:
+        entries += [(f"{label} {share:.1%}", label), (" ", None)]
+    if len(shares) > limit:
+        entries.append((f"+{len(shares) - limit} more classes", None))
+    return entries, {label: colours[label] for label in shares}
+
+
+def _named_masks(cards: list[SegCard]) -> tuple[list[np.ndarray], list[str]]:
+    """Each mask's pixels as indices into one shared vocabulary of class names."""
+    vocabulary: dict[str, int] = {}
+    masks = []
+    for card in cards:
+        assert card.result is not None
+        table = np.array(
+            [vocabulary.setdefault(label, len(vocabulary)) for label in card.result.labels],
+            dtype=np.int32,
+        )
+        masks.append(table[card.result.mask])
+    return masks, list(vocabulary)
+
+
+AGREEMENT_HEADERS = ["model A", "model B", "pixel agreement (%)", "mIoU (%)"]
+
+
+def agreement(cards: list[SegCard]) -> list[list[Any]]:
+    """Pairwise agreement of the models that ran: the share of pixels given the same label,
+    and the mean IoU over the labels either model uses (by name)."""
+    ran = [c for c in cards if c.ok]
+    if len(ran) < 2 or len({c.result.mask.shape for c in ran if c.result is not None}) != 1:
+        return []
+    masks, names = _named_masks(ran)
+    rows = []
+    for (i, a), (j, b) in itertools.combinations(enumerate(masks), 2):
+        counts = np.bincount((a * len(names) + b).ravel(), minlength=len(names) ** 2)
+        confusion = counts.reshape(len(names), len(names))  # (A label, B label)
+        same = np.diag(confusion)
+        union = confusion.sum(0) + confusion.sum(1) - same
+        used = union > 0
+        miou = float((same[used] / union[used]).mean()) if used.any() else 1.0
+        rows.append(
+            [ran[i].name, ran[j].name, round(100 * same.sum() / a.size, 2), round(100 * miou, 2)]
+        )
+    return rows
+
+
+def disagreement_map(cards: list[SegCard]) -> Image.Image | None:
+    """The photo, dimmed to grey, with the pixels where the models that ran do not all give
+    the same label in red; None with fewer than two results."""
+    ran = [c for c in cards if c.ok]
+    if len(ran) < 2:
+        return None
+    masks, _ = _named_masks(ran)
+    differ = np.zeros(masks[0].shape, dtype=bool)
+    for mask in masks[1:]:
+        differ |= mask != masks[0]
+    assert ran[0].result is not None
+    grey = np.asarray(ran[0].result.image.convert("L"), dtype=np.float32) * 0.6 + 40
+    canvas = np.repeat(grey[..., None], 3, axis=2).astype(np.uint8)
+    canvas[differ] = DISAGREE_RGB
+    return Image.fromarray(canvas)
+
+
+def summary(cards: list[SegCard], rows: list[list[Any]]) -> str:
+    """A short Markdown verdict: which models ran, how much they agree, the largest classes."""
+    ran = [c for c in cards if c.ok and c.result is not None]
+    if not ran:
+        return "No model produced a segmentation."
+    parts = []
+    for card in ran:
+        assert card.result is not None
+        top = ", ".join(
+            f"*{label}* {share:.0%}"
+            for label, share in list(card.result.class_shares().items())[:3]
+        )
+        parts.append(f"**{card.name}**: {top} ({card.result.latency_ms:.0f} ms)")
+    text = "  \n".join(parts)
+    if rows:
+        mean = sum(r[2] for r in rows) / len(rows)
+        worst = min(rows, key=lambda r: r[2])
+        text += (
+            f"  \nThe models give the same label to **{mean:.1f} %** of pixels on average; "
+            f"least alike: {worst[0]} vs {worst[1]} ({worst[2]:.1f} %). Compared by class name."
+        )
+    return text
+
+
+def to_json(cards: list[SegCard], rows: list[list[Any]]) -> dict[str, Any]:
+    """The comparison as plain JSON (what the API endpoint returns besides images)."""
+    items = []
+    for card in cards:
+        item: dict[str, Any] = {"name": card.name, "ok": card.ok, "error": card.error}
+        if card.result is not None:
+            item.update(
+                latency_ms=round(card.result.latency_ms, 1),
+                params=card.params,
+                input_size=list(card.input_size or ()),
+                weight_source=card.weight_source,
+                class_shares={k: round(v, 5) for k, v in card.result.class_shares().items()},
+            )
+        items.append(item)
+    agreement_rows = [dict(zip(AGREEMENT_HEADERS, row, strict=True)) for row in rows]
+    return {"results": items, "agreement": agreement_rows}

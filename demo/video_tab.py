@@ -1,0 +1,377 @@
+"""The Video tab: a short clip through one or two segmentation models, overlays side by side.
+
+Each model's overlay is written by :func:`zoo.segment_video` (H.264 MP4, the source's frame
+rate and frame count) into a per-run folder under the temp dir; Gradio copies it into its cache
+and serves it from there, so run folders older than :data:`KEEP_OUTPUTS_S` are removed.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import re
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+import zoo
+
+from .examples import CLIP_CREDIT, example_clip
+from .models import ModelCache, describe, segmentation_choices
+from .uploads import chosen_names, opacity_value, upload_path
+
+logger = logging.getLogger(__name__)
+
+MAX_MODELS = 2
+#: Longer clips are cut here, with a notice.
+MAX_SECONDS = 20.0
+#: Frames beyond Full HD (either orientation) are refused.
+MAX_FRAME = (1920, 1080)
+#: Where the overlays are written (one folder per run), and how long a run's folder is kept.
+OUTPUT_ROOT = Path(tempfile.gettempdir()) / "vision-zoo-video"
+KEEP_OUTPUTS_S = 3600.0
+FORMATS = "MP4, WebM, MOV, MKV or AVI"
+
+HELP = f"""Upload a short clip (or pick the example), choose one or two segmentation models and
+press **Segment video**. Each model's overlay plays side by side, with the frames, frame rate,
+how fast this machine's CPU processed them (frames/s and milliseconds per frame) and the model's
+size. Clips longer than {MAX_SECONDS:.0f} s are cut at {MAX_SECONDS:.0f} s; frames larger than
+{MAX_FRAME[0]}×{MAX_FRAME[1]} are refused. Models whose weights are not on this machine say so
+instead of guessing."""
+
+
+@dataclass(frozen=True)
+class Clip:
+    """What the upload is, read from its container before any model runs."""
+
+    name: str
+    width: int
+    height: int
+    fps: float
+    seconds: float | None
+
+
+@dataclass
+class VideoCard:
+    """One model's outcome on the clip: its overlay video, or why there is none."""
+
+    name: str
+    result: zoo.VideoResult | None = None
+    params: int | None = None
+    weight_source: str | None = None
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and self.result is not None
+
+
+def probe(path: str) -> Clip:
+    """Read the clip's frame size, frame rate and length, and decode its first frame.
+
+    Raises:
+        zoo.InvalidVideoError: Not a video (a still image, text, a broken file), or frames
+            larger than :data:`MAX_FRAME`. Messages name the upload, never the server path.
+        zoo.MissingExtraError: PyAV is not installed.
+    """
+    name = Path(path).name
+    try:
+        import av
+    except ImportError as exc:
+        raise zoo.MissingExtraError(
+            "The Video tab needs PyAV: pip install 'vision-zoo[demo]'"
+        ) from exc
+    not_video = f"{name} is not a video this server can decode; expected {FORMATS}"
+    try:
+        container = av.open(path)
+    except (av.error.FFmpegError, OSError) as exc:
+        reason = getattr(exc, "strerror", None) or type(exc).__name__
+        raise zoo.InvalidVideoError(f"{not_video} ({reason}).") from exc
+    with container:
+        still = container.format.name == "image2" or container.format.name.endswith("_pipe")
+        if still or not container.streams.video:
+            what = "a still image" if still else "a file without a video stream"
+            raise zoo.InvalidVideoError(
+                f"{name} is not a video ({what}); expected {FORMATS}. "
+                "Segment photos in the Segment tab."
+            )
+        stream = container.streams.video[0]
+        width, height = stream.codec_context.width, stream.codec_context.height
+        if max(width, height) > MAX_FRAME[0] or min(width, height) > MAX_FRAME[1]:
+            raise zoo.InvalidVideoError(
+                f"{name} has frames of {width}×{height}; the limit here is "
+                f"{MAX_FRAME[0]}×{MAX_FRAME[1]} (either orientation). Scale it down first, "
+                "e.g. ffmpeg -i in.mp4 -vf scale=1280:-2 out.mp4"
+            )
+        try:
+            next(container.decode(stream))
+        except StopIteration:
+            raise zoo.InvalidVideoError(f"{name} has no video frames.") from None
+        except av.error.FFmpegError as exc:
+            raise zoo.InvalidVideoError(f"{not_video} ({exc.strerror}).") from exc
+        fps = float(stream.average_rate or stream.guessed_rate or 0)
+        if stream.duration and stream.time_base:
+            seconds: float | None = float(stream.duration * stream.time_base)
+        elif container.duration:
+            seconds = container.duration / av.time_base
+        else:
+            seconds = None
+    return Clip(name, width, height, fps, seconds)
+
+
+def _public(message: str, path: str) -> str:
+    """A zoo error message with the server's temp path replaced by the upload's name."""
+    return message.replace(path, Path(path).name)
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._")[:80] or "model"
+
+
+def _run_folder() -> Path:
+    """A fresh folder for this run's overlays; folders of runs older than an hour go."""
+    OUTPUT_ROOT.mkdir(parents=True, exist_ok=True)
+    cutoff = time.time() - KEEP_OUTPUTS_S
+    for old in OUTPUT_ROOT.iterdir():
+        try:
+            if old.is_dir() and old.stat().st_mtime < cutoff:
+                shutil.rmtree(old, ignore_errors=True)
+        except OSError:  # removed by another process meanwhile
+            continue
+    return Path(tempfile.mkdtemp(prefix="run-", dir=OUTPUT_ROOT))
+
+
+def run_models(
+    path: str,
+    names: list[str],
+    cache: ModelCache,
+    folder: Path,
+    alpha: float,
+    on_load: Callable[[str], None] | None = None,
+) -> list[VideoCard]:
+    """Segment the clip at ``path`` with each model in ``names`` into ``folder``; a model
+    that cannot load or has no weights here gets a card that says why (never random-weight
+    output).
+
+    Raises:
+        zoo.InvalidVideoError: The clip itself cannot be decoded (not one model's fault).
+    """
+    cards = []
+    for index, name in enumerate(names):
+        info = describe(name, "segmentation")
+        if isinstance(info, str):
+            cards.append(VideoCard(name=name, error=f"{info}."))
+            continue
+        try:
+            loaded = cache.get(info, on_load)
+            result = zoo.segment_video(
+                loaded.model,
+                path,
+                folder / f"{index}-{_slug(info.name)}.mp4",
+                alpha=alpha,
+                max_seconds=MAX_SECONDS,
+                progress=True,  # gr.Progress(track_tqdm=True) shows this bar
+            )
+        except zoo.InvalidVideoError:
+            raise
+        except zoo.ZooError as exc:
+            cards.append(VideoCard(name=info.name, error=str(exc)))
+            continue
+        except Exception as exc:  # one broken model must not take the other card down
+            logger.exception("model %s failed on a video", info.name)
+            message = f"it failed to load or run ({type(exc).__name__}: {exc})"
+            cards.append(VideoCard(name=info.name, error=message[:500]))
+            continue
+        cards.append(VideoCard(info.name, result, info.params, info.weight_source))
+    return cards
+
+
+def mean_shares(result: zoo.VideoResult) -> dict[str, float]:
+    """Each class's share of the pixels, averaged over the frames, largest first."""
+    totals: dict[str, float] = {}
+    for shares in result.class_shares:
+        for label, share in shares.items():
+            totals[label] = totals.get(label, 0.0) + share
+    count = max(len(result.class_shares), 1)
+    return dict(sorted(((k, v / count) for k, v in totals.items()), key=lambda kv: -kv[1]))
+
+
+def card_line(card: VideoCard) -> str:
+    """The Markdown above a model's video: frames, fps, speed and size, or why it did not run."""
+    if not card.ok or card.result is None:
+        return f"### {card.name}\n**Unavailable:** {card.error}"
+    result = card.result
+    per_frame = 1000 * result.seconds["total"] / max(result.frames, 1)
+    model_ms = 1000 * result.seconds["model"] / max(result.frames, 1)
+    classes = ", ".join(f"*{k}* {v:.0%}" for k, v in list(mean_shares(result).items())[:3])
+    return (
+        f"### {card.name}\n{result.frames} frames at {result.fps:.3g} fps · "
+        f"**{result.processing_fps:.1f} frames/s** processed ({per_frame:.0f} ms per frame, "
+        f"{model_ms:.0f} ms in the model) · {(card.params or 0) / 1e6:.2f} M params  \n"
+        f"classes: {classes} · weights: {card.weight_source}"
+    )
+
+
+def notice(clip: Clip, cards: list[VideoCard]) -> str:
+    """The line above the videos: what the clip is, and whether it was cut."""
+    length = f"{clip.seconds:.1f} s" if clip.seconds is not None else "unknown length"
+    text = f"**{clip.name}**: {clip.width}×{clip.height}, {clip.fps:.3g} fps, {length}."
+    done = [c.result for c in cards if c.result is not None]
+    if any(r.truncated for r in done):
+        frames = max(r.frames for r in done)
+        text += (
+            f"  \n⚠️ **Cut:** only the first {MAX_SECONDS:.0f} s ({frames} frames) were "
+            f"segmented; clips are limited to {MAX_SECONDS:.0f} s here."
+        )
+    return text
+
+
+def to_json(clip: Clip, cards: list[VideoCard]) -> dict[str, Any]:
+    """The run as plain JSON (what the API endpoint returns besides the videos)."""
+    items = []
+    for card in cards:
+        item: dict[str, Any] = {"name": card.name, "ok": card.ok, "error": card.error}
+        if card.result is not None:
+            result = card.result
+            item.update(
+                frames=result.frames,
+                fps=result.fps,
+                size=list(result.size),
+                truncated=result.truncated,
+                processing_fps=round(result.processing_fps, 2),
+                ms_per_frame=round(1000 * result.seconds["total"] / max(result.frames, 1), 2),
+                seconds={k: round(v, 4) for k, v in result.seconds.items()},
+                params=card.params,
+                weight_source=card.weight_source,
+                class_shares={k: round(v, 5) for k, v in mean_shares(result).items()},
+            )
+        items.append(item)
+    source = {
+        "name": clip.name,
+        "width": clip.width,
+        "height": clip.height,
+        "fps": clip.fps,
+        "seconds": clip.seconds,
+    }
+    return {"input": source, "max_seconds": MAX_SECONDS, "results": items}
+
+
+def _views(cards: list[VideoCard]) -> list[Any]:
+    """Per slot: the card's visibility, its line, the video's visibility and the video. The
+    line and the video are plain values (an API client gets a string and a downloaded file)."""
+    updates: list[Any] = []
+    for i in range(MAX_MODELS):
+        card = cards[i] if i < len(cards) else None
+        path = (
+            str(card.result.path)
+            if card is not None and card.ok and card.result is not None and card.result.path
+            else None
+        )
+        updates += [
+            gr.Column(visible=card is not None),
+            card_line(card) if card is not None else "",
+            gr.Column(visible=path is not None),
+            path,
+        ]
+    return updates
+
+
+def _video_path(payload: Any) -> str:
+    """The server-side path of an upload (the event runs with ``preprocess=False``)."""
+    if payload is None:
+        raise gr.Error("Upload a video (or click the example clip) first.")
+    if isinstance(payload, dict) and isinstance(payload.get("video"), dict):
+        payload = payload["video"]  # the {"video": ..., "subtitles": ...} shape of Gradio 4/5
+    return upload_path(payload, "a video")
+
+
+def build(cache: ModelCache) -> None:
+    """The tab's components and events (inside a ``gr.Tab``); registers ``/segment_video``."""
+    if importlib.util.find_spec("av") is None:
+        gr.Markdown("The Video tab needs PyAV: `pip install 'vision-zoo[demo]'`.")
+        return
+    choices, defaults = segmentation_choices(MAX_MODELS)
+    clip = example_clip()
+    gr.Markdown(HELP)
+    with gr.Row():
+        with gr.Column(scale=1):
+            video = gr.Video(label="Clip", sources=["upload"], elem_id="video-input")
+            models = gr.Dropdown(
+                choices=choices,
+                value=defaults,
+                multiselect=True,
+                allow_custom_value=True,
+                max_choices=MAX_MODELS,
+                label="Models",
+                info="Up to 2; or type a zoo name, local-dir:PATH or hf-hub:ORG/NAME.",
+                elem_id="video-models",
+            )
+            alpha = gr.Slider(
+                0.0, 1.0, value=0.5, step=0.05, label="Mask opacity", elem_id="video-alpha"
+            )
+            run = gr.Button("Segment video", variant="primary", elem_id="video-run")
+            if clip is not None:
+                gr.Examples(
+                    examples=[[str(clip)]],
+                    inputs=[video],
+                    label="Example clip",
+                    elem_id="video-examples",
+                )
+                gr.Markdown(f"<small>Example clip: {CLIP_CREDIT}.</small>")
+        with gr.Column(scale=2):
+            status = gr.Markdown(elem_id="video-notice")
+            outputs: list[Any] = []
+            with gr.Row(equal_height=True):
+                for i in range(MAX_MODELS):
+                    with gr.Column(visible=False, elem_id=f"video-card-{i}", min_width=280) as col:
+                        head = gr.Markdown(elem_classes=["video-card-head"])
+                        with gr.Column(visible=False) as holder:
+                            out = gr.Video(
+                                show_label=False,
+                                interactive=False,
+                                loop=True,
+                                elem_id=f"video-out-{i}",
+                            )
+                    outputs += [col, head, holder, out]
+            with gr.Accordion("Raw results (JSON)", open=False):
+                raw = gr.JSON(label="results")
+
+    def on_segment_video(
+        payload: Any,
+        names: list[str] | str | None,
+        opacity: float | None,
+        progress: gr.Progress = gr.Progress(track_tqdm=True),
+    ) -> list[Any]:
+        names = chosen_names(names, MAX_MODELS, "segmentation model")
+        alpha_value = opacity_value(opacity)
+        path = _video_path(payload)
+        try:
+            clip = probe(path)
+        except zoo.ZooError as exc:
+            raise gr.Error(str(exc)) from exc
+
+        def on_load(name: str) -> None:
+            progress(None, desc=f"Loading {name} (first use; later runs reuse it)…")
+
+        try:
+            cards = run_models(path, names, cache, _run_folder(), alpha_value, on_load)
+        except zoo.InvalidVideoError as exc:
+            raise gr.Error(_public(str(exc), path)) from exc
+        if any(c.result is not None and c.result.truncated for c in cards):
+            gr.Warning(f"The clip is longer than {MAX_SECONDS:.0f} s; only its start was used.")
+        return [to_json(clip, cards), notice(clip, cards), *_views(cards)]
+
+    run.click(
+        on_segment_video,
+        inputs=[video, models, alpha],
+        outputs=[raw, status, *outputs],
+        api_name="segment_video",
+        preprocess=False,
+        concurrency_limit=1,
+    )

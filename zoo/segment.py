@@ -1,0 +1,401 @@
+"""Semantic segmentation of images, run the way each model's weights were evaluated.
+
+:func:`segment` reads the model's record once: normalisation (``mean``/``std``), the
+test-time resize its authors used (:class:`zoo.meta.TestResize`) and the crop it was trained
+at (its ``input_size``, the window of sliding-window inference). It returns a
+:class:`SegmentationResult` whose mask is at the original image size.
+
+Whole-image inference runs the resized image in one forward pass. Sliding-window inference
+(mmsegmentation's ``slide`` mode) runs crop-sized windows at a stride, in batches, sums their
+logits into the image and divides by how many windows covered each pixel. Test-time
+augmentation averages softmax probabilities over a horizontal flip and, optionally, scales.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, overload
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from torch import Tensor, nn
+
+from .errors import ConfigError
+from .images import ImageSource, load_image
+from .labels import get_labels, get_palette
+from .meta import TestResize, cfg_dict, meta_of
+
+MODES = ("auto", "whole", "slide")
+#: Smallest sliding window (pixels) and most windows per image: a 1×1 crop would be one forward
+#: pass per pixel.
+MIN_CROP_AREA = 32 * 32
+MAX_WINDOWS = 4096
+#: ``mode="auto"`` slides when the resized image has more than this many crop areas.
+AUTO_SLIDE_AREAS = 4
+#: Memory budget for upsampling logits to the original size (bytes per band of rows).
+_BAND_BYTES = 64 << 20
+
+
+@dataclass
+class SegmentationResult:
+    """One image's segmentation.
+
+    Attributes:
+        mask: ``(H, W)`` class indices at the original image size (``uint8`` for up to 256
+            classes, else ``int32``).
+        labels: Class names, one per index.
+        palette: RGB colour (0–255) per class.
+        image: The input as an RGB image (EXIF orientation applied), for overlays.
+        probs: ``(K, H, W)`` float32 softmax probabilities at the original size, when asked
+            for (``return_probs=True``), else None.
+        latency_ms: Wall time of preprocessing, model and postprocessing, in milliseconds.
+        mode: ``"whole"`` or ``"slide"``, as run.
+        input_size: ``(height, width)`` the image was resized to before the model.
+    """
+
+    mask: np.ndarray
+    labels: list[str]
+    palette: list[tuple[int, int, int]]
+    image: Image.Image = field(repr=False)
+    probs: Tensor | None = field(default=None, repr=False)
+    latency_ms: float = 0.0
+    mode: str = "whole"
+    input_size: tuple[int, int] = (0, 0)
+
+    def colorize(self) -> Image.Image:
+        """The mask drawn in the palette's colours (RGB, original size)."""
+        colours = np.asarray(self.palette, dtype=np.uint8)  # (K, 3)
+        return Image.fromarray(colours[self.mask])
+
+    def overlay(self, alpha: float = 0.5) -> Image.Image:
+        """The image with the coloured mask blended over it (``alpha`` = mask opacity, 0–1)."""
+        if not 0.0 <= alpha <= 1.0:
+            raise ConfigError(f"alpha must be in [0, 1], got {alpha!r}")
+        return Image.blend(self.image, self.colorize(), alpha)
+
+    def class_shares(self) -> dict[str, float]:
+        """Fraction of the image's pixels per class present, largest first."""
+        counts = np.bincount(self.mask.ravel(), minlength=len(self.labels))
+        total = max(int(counts.sum()), 1)
+        order = np.argsort(-counts, kind="stable")
+        return {self.labels[i]: counts[i] / total for i in order if counts[i]}
+
+
+@overload
+def segment(
+    model: nn.Module,
+    images: list[ImageSource] | tuple[ImageSource, ...],
+    *,
+    mode: str = ...,
+    tta: str | Sequence[float] | None = ...,
+    crop: tuple[int, int] | None = ...,
+    stride: tuple[int, int] | None = ...,
+    batch_size: int = ...,
+    return_probs: bool = ...,
+) -> list[SegmentationResult]: ...
+
+
+@overload
+def segment(
+    model: nn.Module,
+    images: ImageSource,
+    *,
+    mode: str = ...,
+    tta: str | Sequence[float] | None = ...,
+    crop: tuple[int, int] | None = ...,
+    stride: tuple[int, int] | None = ...,
+    batch_size: int = ...,
+    return_probs: bool = ...,
+) -> SegmentationResult: ...
+
+
+def segment(
+    model: nn.Module,
+    images: ImageSource | list[ImageSource] | tuple[ImageSource, ...],
+    *,
+    mode: str = "auto",
+    tta: str | Sequence[float] | None = None,
+    crop: tuple[int, int] | None = None,
+    stride: tuple[int, int] | None = None,
+    batch_size: int = 4,
+    return_probs: bool = False,
+) -> SegmentationResult | list[SegmentationResult]:
+    """Segment one image (or a list of images) with a segmentation model.
+
+    Preprocessing follows the model's pretrained cfg: the image is resized by its test-time
+    policy (``model_info(name).test_resize``; without one, the short side goes to the short
+    side of the model's ``input_size``), normalised with its ``mean``/``std``, run, and the
+    logits are resized bilinearly back to the original size.
+
+    Args:
+        model: A segmentation model (``(B, 3, H, W) → (B, K, H, W)``); switched to eval mode.
+        images: A path, bytes, PIL image or array (anything :func:`zoo.load_image` takes), or
+            a list of them.
+        mode: ``"whole"``: one forward pass on the resized image. ``"slide"``: windows of
+            ``crop`` at ``stride``, logits averaged where they overlap. ``"auto"``: whole,
+            unless the resized image is larger than ``AUTO_SLIDE_AREAS`` crops.
+        tta: ``None``; ``"flip"`` (average with the horizontally mirrored run); or a tuple of
+            scales, e.g. ``(0.75, 1.0, 1.25)``, for multi-scale + flip. Probabilities are
+            averaged.
+        crop: Sliding window ``(height, width)`` in pixels (default: the cfg's input size).
+        stride: Window stride (default: two thirds of ``crop``).
+        batch_size: Windows per forward pass in slide mode (bounds memory).
+        return_probs: Also return ``(K, H, W)`` probabilities at the original size (memory
+            K × H × W × 4 bytes).
+
+    Returns:
+        A :class:`SegmentationResult`, or a list of them for a list of images.
+
+    Raises:
+        InvalidImageError: An image cannot be read or is too large.
+        ConfigError: Unknown ``mode``/``tta``, bad ``crop``/``stride``/``batch_size``, or a
+            model that is not a segmentation model.
+    """
+    settings = _settings(model, mode, tta, crop, stride, batch_size)
+    if isinstance(images, (list, tuple)):
+        return [_segment_one(model, image, settings, return_probs) for image in images]
+    return _segment_one(model, images, settings, return_probs)
+
+
+@dataclass(frozen=True)
+class _Settings:
+    mode: str
+    scales: tuple[float, ...]
+    flip: bool
+    crop: tuple[int, int]
+    stride: tuple[int, int]
+    batch_size: int
+    mean: Tensor
+    std: Tensor
+    resize: TestResize
+    labels: list[str]
+    palette: list[tuple[int, int, int]]
+
+
+def _pair(value: Any, name: str) -> tuple[int, int]:
+    if (
+        not isinstance(value, (tuple, list))
+        or len(value) != 2
+        or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value)
+    ):
+        raise ConfigError(f"{name} must be (height, width) in pixels, got {value!r}")
+    return int(value[0]), int(value[1])
+
+
+def _settings(
+    model: nn.Module,
+    mode: str,
+    tta: str | Sequence[float] | None,
+    crop: tuple[int, int] | None,
+    stride: tuple[int, int] | None,
+    batch_size: int,
+) -> _Settings:
+    if mode not in MODES:
+        raise ConfigError(f"mode must be one of {MODES}, got {mode!r}")
+    scales: tuple[float, ...]
+    if tta is None:
+        scales, flip = (1.0,), False
+    elif tta == "flip":
+        scales, flip = (1.0,), True
+    elif (
+        isinstance(tta, (tuple, list))
+        and tta
+        and all(isinstance(s, (int, float)) and 0.1 <= s <= 4.0 for s in tta)
+    ):
+        scales, flip = tuple(float(s) for s in tta), True
+    else:
+        raise ConfigError(f"tta must be None, 'flip' or a tuple of scales in [0.1, 4], got {tta!r}")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ConfigError(f"batch_size must be a positive integer, got {batch_size!r}")
+    cfg = cfg_dict(model)
+    meta = meta_of(model)
+    if meta.task != "segmentation":
+        raise ConfigError(
+            "segment needs a segmentation model; this one is a "
+            f"{meta.task} model (use zoo.classify)."
+        )
+    size = tuple(cfg.get("input_size") or (3, 512, 512))
+    crop = _pair(crop, "crop") if crop is not None else (int(size[1]), int(size[2]))
+    stride = (
+        _pair(stride, "stride")
+        if stride is not None
+        else (max(1, math.ceil(crop[0] * 2 / 3)), max(1, math.ceil(crop[1] * 2 / 3)))
+    )
+    if stride[0] > crop[0] or stride[1] > crop[1]:
+        raise ConfigError(
+            f"stride {stride} must not exceed crop {crop}: pixels between windows would get "
+            "no prediction."
+        )
+    if crop[0] * crop[1] < MIN_CROP_AREA:
+        raise ConfigError(f"crop {crop} is too small: windows need at least {MIN_CROP_AREA} px.")
+    labels = get_labels(model)
+    if len(labels) == 1:
+        raise ConfigError(
+            "segment needs K ≥ 2 logits (one per class); this model has one output channel."
+        )
+    resize = meta.test_resize or TestResize("keep_ratio", (0, int(min(size[1], size[2]))))
+    mean = torch.tensor(cfg.get("mean") or (0.485, 0.456, 0.406), dtype=torch.float32)
+    std = torch.tensor(cfg.get("std") or (0.229, 0.224, 0.225), dtype=torch.float32)
+    return _Settings(
+        mode=mode,
+        scales=scales,
+        flip=flip,
+        crop=crop,
+        stride=stride,
+        batch_size=batch_size,
+        mean=mean.view(3, 1, 1),
+        std=std.view(3, 1, 1),
+        resize=resize,
+        labels=labels,
+        palette=list(get_palette(model)),
+    )
+
+
+def _to_tensor(image: Image.Image | np.ndarray, size: tuple[int, int], s: _Settings) -> Tensor:
+    """``(1, 3, h, w)`` normalised input of an RGB image resized to ``size`` = (w, h): bilinear
+    on uint8 pixels, antialiased or not as the weights' authors resized."""
+    from torchvision.transforms.v2 import InterpolationMode
+    from torchvision.transforms.v2 import functional as TF
+
+    pixels = torch.from_numpy(np.array(image, dtype=np.uint8)).permute(2, 0, 1)  # (3, H, W)
+    if (pixels.shape[2], pixels.shape[1]) != size:
+        pixels = TF.resize(
+            pixels,
+            [size[1], size[0]],
+            interpolation=InterpolationMode.BILINEAR,
+            antialias=s.resize.antialias,
+        )
+    return ((pixels.float() / 255.0 - s.mean) / s.std).unsqueeze(0)
+
+
+@torch.inference_mode()
+def _segment_one(
+    model: nn.Module, source: ImageSource, s: _Settings, return_probs: bool
+) -> SegmentationResult:
+    start = time.perf_counter()
+    model.eval()
+    image = load_image(source)
+    width, height = image.size
+    base = s.resize.output_size(width, height)  # (w, h) the authors evaluated at
+    parameter = next(model.parameters())
+    device, dtype = parameter.device, parameter.dtype
+    if device.type == "meta":
+        raise ConfigError("The model is on the meta device (no weights loaded); load it first.")
+    mode = s.mode
+    if mode == "auto":  # a model that resizes internally ("none") always sees the whole image
+        areas = base[0] * base[1] / (s.crop[0] * s.crop[1])
+        mode = "slide" if areas > AUTO_SLIDE_AREAS and s.resize.mode != "none" else "whole"
+    averaged = len(s.scales) > 1 or s.flip  # TTA averages probabilities, else raw logits
+    scores: Tensor | None = None  # (K, h, w) at the base size
+    for scale in s.scales:
+        size = (max(1, round(base[0] * scale)), max(1, round(base[1] * scale)))
+        x = _to_tensor(image, size, s).to(device=device, dtype=dtype)
+        for flipped in (False, True) if s.flip else (False,):
+            inputs = x.flip(-1) if flipped else x
+            logits = _slide(model, inputs, s) if mode == "slide" else model(inputs)
+            logits = logits.flip(-1) if flipped else logits
+            logits = logits[0].float()
+            if logits.shape[-2:] != (base[1], base[0]):
+                logits = _interpolate(logits, (base[1], base[0]))
+            term = logits.softmax(0) if averaged else logits
+            scores = term if scores is None else scores + term
+    assert scores is not None
+    if averaged:
+        scores = scores / (len(s.scales) * (2 if s.flip else 1))
+    mask, probs = _to_original(scores.cpu(), (height, width), return_probs, averaged)
+    return SegmentationResult(
+        mask=mask,
+        labels=s.labels,
+        palette=s.palette,
+        image=image,
+        probs=probs,
+        latency_ms=(time.perf_counter() - start) * 1000,
+        mode=mode,
+        input_size=(base[1], base[0]),
+    )
+
+
+def _interpolate(logits: Tensor, size: tuple[int, int]) -> Tensor:
+    return F.interpolate(logits[None], size=size, mode="bilinear", align_corners=False)[0]
+
+
+def _windows(length: int, crop: int, stride: int) -> list[tuple[int, int]]:
+    """Start/end of each window along one axis (mmsegmentation's grid: the last window is
+    shifted back to end at the border; one window when the image is smaller than the crop)."""
+    count = max(length - crop + stride - 1, 0) // stride + 1
+    spans = []
+    for index in range(count):
+        end = min(index * stride + crop, length)
+        spans.append((max(end - crop, 0), end))
+    return spans
+
+
+def _slide(model: nn.Module, x: Tensor, s: _Settings) -> Tensor:
+    """Sliding-window logits ``(1, K, h, w)`` of ``x`` ``(1, 3, h, w)``: windows run in batches
+    of ``batch_size``; overlapping logits are summed and divided by the window count."""
+    _, _, height, width = x.shape
+    boxes = [
+        (y0, y1, x0, x1)
+        for y0, y1 in _windows(height, s.crop[0], s.stride[0])
+        for x0, x1 in _windows(width, s.crop[1], s.stride[1])
+    ]
+    if len(boxes) > MAX_WINDOWS:
+        raise ConfigError(
+            f"crop {s.crop} at stride {s.stride} gives {len(boxes)} windows on a {width}×{height} "
+            f"input (at most {MAX_WINDOWS}); use a larger crop or stride."
+        )
+    total: Tensor | None = None
+    count = torch.zeros(1, 1, height, width, device=x.device)
+    for start in range(0, len(boxes), s.batch_size):
+        chunk = boxes[start : start + s.batch_size]
+        crops = torch.cat([x[:, :, y0:y1, x0:x1] for y0, y1, x0, x1 in chunk])  # same size
+        logits = model(crops).float()  # (n, K, crop_h, crop_w)
+        if total is None:
+            total = x.new_zeros(1, logits.shape[1], height, width, dtype=torch.float32)
+        for (y0, y1, x0, x1), window in zip(chunk, logits, strict=True):
+            total[0, :, y0:y1, x0:x1] += window
+            count[0, :, y0:y1, x0:x1] += 1
+    assert total is not None
+    return total / count
+
+
+def _to_original(
+    scores: Tensor, size: tuple[int, int], return_probs: bool, are_probs: bool
+) -> tuple[np.ndarray, Tensor | None]:
+    """Argmax mask (and optionally probabilities) at the original ``size`` = (H, W), from
+    ``(K, h, w)`` logits (or probabilities when ``are_probs``), upsampled in bands of rows so
+    memory stays bounded on large images (bilinear, ``align_corners=False``, as one
+    ``F.interpolate``)."""
+    classes, h, w = scores.shape
+    height, width = size
+    dtype = np.uint8 if classes <= 256 else np.int32
+    if (h, w) == (height, width):
+        probs = (scores if are_probs else scores.softmax(0)) if return_probs else None
+        return scores.argmax(0).numpy().astype(dtype), probs
+    probs = torch.empty(classes, height, width) if return_probs else None
+    mask = np.empty((height, width), dtype=dtype)
+    rows = max(1, _BAND_BYTES // (4 * classes * width))
+    xs = _source_coords(width, w)
+    for top in range(0, height, rows):
+        ys = _source_coords(height, h)[top : top + rows]
+        grid = torch.stack(torch.broadcast_tensors(xs[None, :], ys[:, None]), dim=-1)
+        band = F.grid_sample(
+            scores[None], grid[None], mode="bilinear", padding_mode="border", align_corners=False
+        )[0]  # (K, rows, W)
+        mask[top : top + rows] = band.argmax(0).numpy()
+        if probs is not None:
+            probs[:, top : top + rows] = band if are_probs else band.softmax(0)
+    return mask, probs
+
+
+def _source_coords(out_length: int, in_length: int) -> Tensor:
+    """grid_sample's normalised coordinates of ``F.interpolate(align_corners=False)``: output
+    pixel i samples input position (i + 0.5) · in/out − 0.5, clamped at the borders."""
+    position = (torch.arange(out_length, dtype=torch.float32) + 0.5) * (in_length / out_length)
+    position = position.clamp(0.5, in_length - 0.5)  # bilinear clamps below 0 to the edge
+    return position * (2.0 / in_length) - 1.0

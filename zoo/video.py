@@ -1,0 +1,382 @@
+"""Segmenting videos frame by frame, streaming: PyAV decodes, the model runs in batches, and an
+H.264 MP4 of overlays is written as frames come (memory does not grow with the clip's length).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import Tensor, nn
+
+from .errors import ConfigError, InvalidVideoError, require
+from .images import MAX_PIXELS
+from .segment import (
+    SegmentationResult,
+    _interpolate,
+    _Settings,
+    _settings,
+    _to_original,
+    _to_tensor,
+)
+
+#: Default ceiling on a clip's length (seconds); longer clips are cut (see ``truncated``).
+MAX_SECONDS = 600.0
+
+
+@dataclass
+class VideoResult:
+    """What :func:`segment_video` did.
+
+    Attributes:
+        path: The overlay video written (None when no ``dst`` was given).
+        mask_path: The mask video written, if asked for.
+        frames: Frames read and written.
+        fps: Frames per second of the source (and of the output).
+        size: ``(width, height)`` of the output frames (the source's, cropped to even sizes
+            as H.264 needs).
+        class_shares: Per frame, label → fraction of pixels.
+        seconds: Wall time spent decoding, in the model, drawing + encoding, and in total.
+        truncated: Whether the clip was cut at ``max_seconds``.
+    """
+
+    path: Path | None
+    mask_path: Path | None
+    frames: int
+    fps: float
+    size: tuple[int, int]
+    class_shares: list[dict[str, float]] = field(repr=False)
+    seconds: dict[str, float]
+    truncated: bool = False
+
+    @property
+    def duration(self) -> float:
+        """Length of the output in seconds."""
+        return self.frames / self.fps if self.fps else 0.0
+
+    @property
+    def processing_fps(self) -> float:
+        """Frames processed per second of wall time."""
+        return self.frames / self.seconds["total"] if self.seconds.get("total") else 0.0
+
+
+def segment_video(
+    model: nn.Module,
+    src: str | os.PathLike[str],
+    dst: str | os.PathLike[str] | None = None,
+    *,
+    batch_size: int = 4,
+    stride: int = 1,
+    smoothing: float = 0.0,
+    alpha: float = 0.5,
+    mask_dst: str | os.PathLike[str] | None = None,
+    max_seconds: float | None = MAX_SECONDS,
+    progress: bool = True,
+) -> VideoResult:
+    """Segment every frame of a video and write the overlays as a browser-playable MP4.
+
+    Frames are preprocessed like :func:`zoo.segment` (the model's test-time resize and
+    normalisation; whole-image inference) and run ``batch_size`` at a time. The output keeps
+    the source's frame rate and frame count, so its duration too.
+
+    Args:
+        model: A segmentation model; switched to eval mode.
+        src: A video file PyAV can decode (MP4, WebM, MOV, AVI, ...).
+        dst: Where to write the overlay video (H.264 in MP4, ``yuv420p``); None writes none
+            (class shares and timing only).
+        batch_size: Frames per forward pass.
+        stride: Run the model on every ``stride``-th frame; frames in between reuse the last
+            mask (faster, for slowly changing scenes).
+        smoothing: Exponential moving average of the class probabilities over frames,
+            ``p = (1 - smoothing) · p_frame + smoothing · p_previous`` (0 = off; 0.5 damps
+            flicker).
+        alpha: Opacity of the mask in the overlay, 0–1.
+        mask_dst: Also write the coloured masks as a second MP4.
+        max_seconds: Process at most this much of the clip (``truncated`` says if it was cut);
+            None = no limit.
+        progress: Show a tqdm progress bar.
+
+    Returns:
+        A :class:`VideoResult`.
+
+    Raises:
+        MissingExtraError: PyAV is not installed (``pip install 'vision-zoo[video]'``).
+        InvalidVideoError: ``src`` is missing, has no video stream, or cannot be decoded;
+            frames larger than the image pixel limit.
+        ConfigError: Bad ``batch_size``/``stride``/``smoothing``/``alpha``, or not a
+            segmentation model.
+    """
+    require("av", "video")
+    import av
+
+    for name, value, low in (("batch_size", batch_size, 1), ("stride", stride, 1)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise ConfigError(f"{name} must be a positive integer, got {value!r}")
+    if not (isinstance(smoothing, (int, float)) and 0.0 <= smoothing < 1.0):
+        raise ConfigError(f"smoothing must be in [0, 1), got {smoothing!r}")
+    if not (isinstance(alpha, (int, float)) and 0.0 <= alpha <= 1.0):
+        raise ConfigError(f"alpha must be in [0, 1], got {alpha!r}")
+    if max_seconds is not None and not (
+        isinstance(max_seconds, (int, float)) and max_seconds > 0 and not math.isnan(max_seconds)
+    ):
+        raise ConfigError(f"max_seconds must be a positive number or None, got {max_seconds!r}")
+    settings = _settings(model, "whole", None, None, None, batch_size)
+    outputs = _check_outputs(src, dst, mask_dst)
+    model.eval()
+    start = time.perf_counter()
+    source = _open(av, src)
+    try:
+        stream = source.streams.video[0]
+        stream.thread_type = "AUTO"
+        fps = Fraction(stream.average_rate or stream.guessed_rate or 25)
+        if stream.codec_context is None:
+            raise InvalidVideoError(f"{src}: its video codec cannot be decoded by PyAV/FFmpeg.")
+        width, height = stream.codec_context.width, stream.codec_context.height
+        if width * height > MAX_PIXELS:
+            raise InvalidVideoError(f"{src}: frames of {width}×{height} are too large.")
+        size = (width - width % 2, height - height % 2)
+        if min(size) < 2:
+            raise InvalidVideoError(f"{src}: frames of {width}×{height} are too small.")
+        limit = None
+        if max_seconds is not None and math.isfinite(max_seconds):
+            limit = max(1, int(max_seconds * fps))
+        writers = {role: _Writer(av, path, fps, size) for role, path in outputs.items()}
+        done = False
+        try:
+            run = _Run(model, settings, stride, smoothing, alpha, size, writers)
+            run.process(_frames(stream, source, limit, progress))
+            done = True
+        finally:
+            for writer in writers.values():
+                writer.close(keep=done)
+    finally:
+        source.close()
+    run.seconds["total"] = time.perf_counter() - start
+    return VideoResult(
+        path=Path(dst) if dst else None,
+        mask_path=Path(mask_dst) if mask_dst else None,
+        frames=run.count,
+        fps=float(fps),
+        size=size,
+        class_shares=run.shares,
+        seconds=run.seconds,
+        truncated=run.truncated,
+    )
+
+
+#: Containers the H.264 writer can produce.
+OUTPUT_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv")
+
+
+def _check_outputs(
+    src: str | os.PathLike[str],
+    dst: str | os.PathLike[str] | None,
+    mask_dst: str | os.PathLike[str] | None,
+) -> dict[str, Path]:
+    """The output paths by role, checked before anything is decoded or written.
+
+    Raises:
+        ConfigError: An output that is the source, both outputs the same file, a suffix the
+            H.264 writer cannot produce, a directory, or a missing parent folder.
+    """
+    outputs = {role: Path(p) for role, p in (("overlay", dst), ("mask", mask_dst)) if p}
+    source = Path(src).resolve()
+    for role, path in outputs.items():
+        if path.resolve() == source:
+            raise ConfigError(f"The {role} video {path} is the source itself; choose another path.")
+        if path.suffix.lower() not in OUTPUT_SUFFIXES:
+            raise ConfigError(
+                f"The {role} video {path} must end in one of {', '.join(OUTPUT_SUFFIXES)} "
+                "(H.264 output)."
+            )
+        if path.is_dir():
+            raise ConfigError(f"The {role} video {path} is a directory.")
+        if not path.parent.is_dir():
+            raise ConfigError(f"The folder of the {role} video {path} does not exist.")
+    if len(outputs) == 2 and outputs["overlay"].resolve() == outputs["mask"].resolve():
+        raise ConfigError("dst and mask_dst are the same file.")
+    return outputs
+
+
+def _open(av: Any, src: str | os.PathLike[str]) -> Any:
+    if not Path(src).is_file():
+        raise InvalidVideoError(f"{src}: no such file.")
+    try:
+        container = av.open(str(src))
+    except (av.error.FFmpegError, OSError, ValueError) as exc:
+        raise InvalidVideoError(f"{src} is not a video PyAV can decode: {exc}") from exc
+    still = container.format.name == "image2" or container.format.name.endswith("_pipe")
+    if still or not container.streams.video:
+        container.close()
+        what = "a still image" if still else "a file without a video stream"
+        raise InvalidVideoError(
+            f"{src} is not a video ({what}); expected MP4, WebM, MOV, MKV or AVI. "
+            "Segment images with zoo.segment."
+        )
+    return container
+
+
+class _Truncated(Exception):
+    pass
+
+
+def _frames(stream: Any, source: Any, limit: int | None, progress: bool) -> Iterator[Any]:
+    """Decoded frames as RGB ``(H, W, 3)`` uint8 arrays; stops after ``limit`` frames by
+    raising :class:`_Truncated` if more remain."""
+    import av
+    from tqdm.auto import tqdm
+
+    total = stream.frames or None
+    if limit is not None and total is not None:
+        total = min(total, limit)
+    bar = tqdm(total=total, unit="frame", disable=not progress, desc="segment_video")
+    try:
+        for index, frame in enumerate(source.decode(stream)):
+            if limit is not None and index >= limit:
+                raise _Truncated
+            yield frame.to_ndarray(format="rgb24")
+            bar.update(1)
+    except av.error.FFmpegError as exc:
+        raise InvalidVideoError(f"Decoding failed after some frames: {exc}") from exc
+    finally:
+        bar.close()
+
+
+class _Writer:
+    """An H.264 MP4 written frame by frame (``faststart``, so browsers can play it while it
+    loads)."""
+
+    def __init__(self, av: Any, path: Path, fps: Fraction, size: tuple[int, int]):
+        self.path = path
+        self.av = av
+        # written beside the target and renamed over it only when the whole clip is done
+        self.tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}{path.suffix}")
+        self.container = av.open(str(self.tmp), "w", options={"movflags": "faststart"})
+        self.stream = self.container.add_stream("libx264", rate=fps)
+        self.stream.width, self.stream.height = size
+        self.stream.pix_fmt = "yuv420p"
+        self.stream.options = {"crf": "23", "preset": "veryfast"}
+
+    def write(self, rgb: np.ndarray) -> None:
+        frame = self.av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
+        for packet in self.stream.encode(frame):
+            self.container.mux(packet)
+
+    def close(self, keep: bool) -> None:
+        try:
+            if keep:
+                for packet in self.stream.encode():
+                    self.container.mux(packet)
+        finally:
+            self.container.close()
+            if keep:
+                os.replace(self.tmp, self.path)
+            else:
+                self.tmp.unlink(missing_ok=True)
+
+
+class _Run:
+    """The state of one video: the pending batch, the smoothed probabilities, the last mask."""
+
+    def __init__(
+        self,
+        model: nn.Module,
+        settings: _Settings,
+        stride: int,
+        smoothing: float,
+        alpha: float,
+        size: tuple[int, int],
+        writers: dict[str, _Writer],
+    ) -> None:
+        self.model, self.s, self.stride, self.smoothing, self.alpha = (
+            model, settings, stride, smoothing, alpha,
+        )  # fmt: skip
+        self.size, self.writers = size, writers
+        parameter = next(model.parameters())
+        if parameter.device.type == "meta":
+            raise ConfigError("The model is on the meta device (no weights loaded); load it first.")
+        self.device, self.dtype = parameter.device, parameter.dtype
+        self.previous: Tensor | None = None  # smoothed (K, h, w) probabilities
+        self.mask: np.ndarray | None = None
+        self.shares: list[dict[str, float]] = []
+        self.seconds = {"decode": 0.0, "model": 0.0, "encode": 0.0}
+        self.count = 0
+        self.truncated = False
+
+    def process(self, frames: Iterator[np.ndarray]) -> None:
+        pending: list[np.ndarray] = []
+        try:
+            while True:
+                tick = time.perf_counter()
+                try:
+                    frame = next(frames)
+                except StopIteration:
+                    break
+                self.seconds["decode"] += time.perf_counter() - tick
+                pending.append(frame[: self.size[1], : self.size[0]])
+                if len(pending) == self.s.batch_size:
+                    self._flush(pending)
+                    pending = []
+        except _Truncated:
+            self.truncated = True
+        if pending:
+            self._flush(pending)
+
+    def _flush(self, frames: list[np.ndarray]) -> None:
+        """Run the model on the frames that need it, then draw and encode all of them."""
+        tick = time.perf_counter()
+        first = self.count
+        run = [i for i in range(len(frames)) if (first + i) % self.stride == 0]
+        height, width = frames[0].shape[:2]
+        base = self.s.resize.output_size(width, height)
+        scores: dict[int, Tensor] = {}
+        if run:
+            with torch.inference_mode():
+                batch = torch.cat([_input(frames[i], base, self.s) for i in run])
+                batch = batch.to(device=self.device, dtype=self.dtype)
+                logits = self.model(batch).float().cpu()  # (n, K, h, w)
+            for i, item in zip(run, logits, strict=True):
+                if item.shape[-2:] != (base[1], base[0]):
+                    item = _interpolate(item, (base[1], base[0]))
+                scores[i] = item
+        self.seconds["model"] += time.perf_counter() - tick
+        tick = time.perf_counter()
+        for i, rgb in enumerate(frames):
+            if i in scores:
+                self.mask = self._mask(scores[i], (height, width))
+            assert self.mask is not None
+            result = SegmentationResult(
+                self.mask, self.s.labels, self.s.palette, Image.fromarray(rgb)
+            )
+            self.shares.append(result.class_shares())
+            if self.writers:
+                colours = np.asarray(self.s.palette, dtype=np.uint8)[self.mask]  # (H, W, 3)
+                if "overlay" in self.writers:
+                    overlay = (rgb * (1 - self.alpha) + colours * self.alpha).astype(np.uint8)
+                    self.writers["overlay"].write(overlay)
+                if "mask" in self.writers:
+                    self.writers["mask"].write(colours)
+            self.count += 1
+        self.seconds["encode"] += time.perf_counter() - tick
+
+    def _mask(self, logits: Tensor, size: tuple[int, int]) -> np.ndarray:
+        if not self.smoothing:
+            return _to_original(logits, size, False, False)[0]
+        probs = logits.softmax(0)
+        if self.previous is not None and self.previous.shape == probs.shape:
+            probs = (1 - self.smoothing) * probs + self.smoothing * self.previous
+        self.previous = probs
+        return _to_original(probs, size, False, True)[0]
+
+
+def _input(rgb: np.ndarray, size: tuple[int, int], s: _Settings) -> Tensor:
+    return _to_tensor(rgb, size, s)
