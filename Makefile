@@ -1,5 +1,6 @@
 # Set-up is two commands on a fresh machine (Python 3.10+ with venv):
-#   make demo   create .venv if needed, install the zoo + demo, start the app on :7860
+#   make demo   create .venv if needed, install the zoo + demo + ONNX Runtime, start the app
+#               on :7860
 #   make test   the same plus training and test tools and Debian's chromium, then lint,
 #               type-check and test
 PYTHON ?= python3
@@ -27,11 +28,11 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
 $(VENV)/.demo: pyproject.toml constraints.txt | $(BIN)/python
-	$(PIP) -e ".[demo,offline]"
+	$(PIP) -e ".[demo,offline,onnx]"
 	touch $@
 
 $(VENV)/.dev: pyproject.toml constraints.txt | $(BIN)/python
-	$(PIP) -e ".[demo,offline,train,dev]"
+	$(PIP) -e ".[demo,offline,onnx,train,dev]"
 	touch $@ $(VENV)/.demo
 
 chromium:

@@ -13,6 +13,7 @@ from PIL import Image
 
 import zoo
 
+from . import backends
 from .models import LoadedModel, ModelCache, describe
 
 TOP_K = 5
@@ -30,6 +31,8 @@ class CardResult:
     input_size: tuple[int, int, int] | None = None
     weight_source: str | None = None
     error: str | None = None
+    backend: str = "pytorch"
+    note: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -37,10 +40,20 @@ class CardResult:
 
 
 @torch.inference_mode()
-def run_model(loaded: LoadedModel, image: Image.Image) -> CardResult:
-    """Classify ``image`` (RGB) with one loaded model; time preprocessing + forward pass (ms)."""
+def run_model(
+    loaded: LoadedModel,
+    image: Image.Image,
+    backend: str = "pytorch",
+    on_prepare: Callable[[str], None] | None = None,
+) -> CardResult:
+    """Classify ``image`` (RGB) with one loaded model on ``backend`` (see
+    :mod:`demo.backends`); time preprocessing + forward pass (ms, export not included)."""
+    first = backends.first_use(loaded.model)
+    ran_on, note = backends.resolve(loaded.model, backend, loaded.name, on_prepare)
+    if first and ran_on == "onnxruntime":  # the one-off export stays out of the timing
+        zoo.classify(loaded.model, image, top_k=1, backend=ran_on)
     start = time.perf_counter()
-    top = zoo.classify(loaded.model, image, top_k=TOP_K)
+    top = zoo.classify(loaded.model, image, top_k=TOP_K, backend=ran_on)
     latency_ms = (time.perf_counter() - start) * 1000.0
     return CardResult(
         name=loaded.name,
@@ -49,6 +62,8 @@ def run_model(loaded: LoadedModel, image: Image.Image) -> CardResult:
         params=loaded.params,
         input_size=loaded.input_size,
         weight_source=loaded.weight_source,
+        backend=ran_on,
+        note=note,
     )
 
 
@@ -57,8 +72,10 @@ def compare(
     names: list[str],
     cache: ModelCache,
     on_load: Callable[[str], None] | None = None,
+    backend: str = "pytorch",
 ) -> list[CardResult]:
-    """Run every model in ``names`` on ``image``; a model that cannot load gets an error card."""
+    """Run every model in ``names`` on ``image`` on ``backend``; a model that cannot load gets
+    an error card."""
     results = []
     for name in names:
         info = describe(name)
@@ -67,7 +84,7 @@ def compare(
             continue
         try:
             loaded = cache.get(info, on_load)
-            results.append(run_model(loaded, image))
+            results.append(run_model(loaded, image, backend, on_load))
         except zoo.ZooError as exc:
             results.append(CardResult(name=info.name, error=str(exc)))
         except Exception as exc:  # one broken model must not take the other cards down
@@ -99,7 +116,7 @@ def summary(results: list[CardResult]) -> str:
     )
 
 
-TABLE_HEADERS = ["model", "top-1", "confidence", "latency (ms)", "params (M)", "input"]
+TABLE_HEADERS = ["model", "top-1", "confidence", "latency (ms)", "backend", "params (M)", "input"]
 
 
 def table(results: list[CardResult]) -> list[list[Any]]:
@@ -114,12 +131,13 @@ def table(results: list[CardResult]) -> list[list[Any]]:
                     r.top[0][0],
                     round(r.top[0][1], 4),
                     round(r.latency_ms or 0.0, 1),
+                    backends.label(r.backend),
                     round((r.params or 0) / 1e6, 2),
                     size,
                 ]
             )
         else:
-            rows.append([r.name, "unavailable", None, None, None, ""])
+            rows.append([r.name, "unavailable", None, None, "", None, ""])
     return rows
 
 

@@ -9,6 +9,7 @@ import gradio as gr
 
 import zoo
 
+from . import backends
 from .models import ModelCache, segmentation_choices
 from .segmentation import (
     AGREEMENT_HEADERS,
@@ -51,9 +52,11 @@ def _card(card: SegCard | None, alpha: float) -> list[Any]:
     height, width = (card.input_size or (3, 0, 0))[1:]
     ran_h, ran_w = card.result.input_size
     head = (
-        f"### {card.name}\n**{card.result.latency_ms:.0f} ms** · "
+        f"### {card.name}\n**{card.result.latency_ms:.0f} ms** on "
+        f"{backends.label(card.backend)} · "
         f"{(card.params or 0) / 1e6:.2f} M params · trained at {width}×{height}, "
         f"ran at {ran_w}×{ran_h} ({card.result.mode})  \nweights: {card.weight_source}"
+        + (f"  \n*{card.note}*" if card.note else "")
     )
     entries, colours = legend(card.result)
     return [
@@ -97,6 +100,7 @@ def build(cache: ModelCache, photos: list[Path]) -> None:
             )
             alpha = gr.Slider(0.0, 1.0, value=0.5, step=0.05, label="Mask opacity",
                               elem_id="seg-alpha")  # fmt: skip
+            backend = backends.picker("seg-backend")
             run = gr.Button("Segment", variant="primary", elem_id="seg-run")
             if photos:
                 gr.Examples(
@@ -132,9 +136,11 @@ def build(cache: ModelCache, photos: list[Path]) -> None:
         payload: Any,
         names: list[str] | str | None,
         opacity: float,
+        choice: str | None = None,
         progress: gr.Progress = gr.Progress(),
     ) -> list[Any]:
         names = chosen_names(names, MAX_MODELS, "segmentation model")
+        ran_on = backends.backend_value(choice)
         opacity = opacity_value(opacity)
         try:
             pil = zoo.load_image(upload_path(payload))
@@ -144,7 +150,7 @@ def build(cache: ModelCache, photos: list[Path]) -> None:
         def on_load(name: str) -> None:
             progress(None, desc=f"Loading {name} (first use; later runs reuse it)…")
 
-        results = run_segmenters(pil, names, cache, on_load)
+        results = run_segmenters(pil, names, cache, on_load, ran_on)
         rows = agreement(results)
         return [
             results,
@@ -160,7 +166,7 @@ def build(cache: ModelCache, photos: list[Path]) -> None:
 
     run.click(
         on_segment,
-        inputs=[image, models, alpha],
+        inputs=[image, models, alpha, backend],
         outputs=[state, raw, verdict, table, differ, *cards, slider],
         api_name="segment",
         preprocess=False,

@@ -18,6 +18,7 @@ from PIL import Image
 
 import zoo
 
+from . import backends
 from .models import ModelCache, describe
 
 logger = logging.getLogger(__name__)
@@ -35,6 +36,8 @@ class SegCard:
     input_size: tuple[int, int, int] | None = None
     weight_source: str | None = None
     error: str | None = None
+    backend: str = "pytorch"
+    note: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -46,9 +49,11 @@ def run_segmenters(
     names: list[str],
     cache: ModelCache,
     on_load: Callable[[str], None] | None = None,
+    backend: str = "pytorch",
 ) -> list[SegCard]:
-    """Segment ``image`` with every model in ``names``; a model that cannot load or has no
-    weights here gets a card that says why (never random-weight output)."""
+    """Segment ``image`` with every model in ``names`` on ``backend`` (see
+    :mod:`demo.backends`); a model that cannot load or has no weights here gets a card that
+    says why (never random-weight output)."""
     cards: list[SegCard] = []
     for name in names:
         info = describe(name, "segmentation")
@@ -59,7 +64,8 @@ def run_segmenters(
             continue
         try:
             loaded = cache.get(info, on_load)
-            result = zoo.segment(loaded.model, image)
+            ran_on, note = backends.resolve(loaded.model, backend, info.name, on_load)
+            result = zoo.segment(loaded.model, image, backend=ran_on)
         except zoo.ZooError as exc:
             cards.append(SegCard(name=info.name, error=str(exc)))
             continue
@@ -68,7 +74,9 @@ def run_segmenters(
             message = f"it failed to load or run ({type(exc).__name__}: {exc})"
             cards.append(SegCard(name=info.name, error=message[:500]))
             continue
-        cards.append(SegCard(info.name, result, info.params, info.input_size, info.weight_source))
+        card = SegCard(info.name, result, info.params, info.input_size, info.weight_source)
+        card.backend, card.note = ran_on, note
+        cards.append(card)
     return cards
 
 
@@ -156,7 +164,8 @@ def summary(cards: list[SegCard], rows: list[list[Any]]) -> str:
             f"*{label}* {share:.0%}"
             for label, share in list(card.result.class_shares().items())[:3]
         )
-        parts.append(f"**{card.name}**: {top} ({card.result.latency_ms:.0f} ms)")
+        ran_on = backends.label(card.backend)
+        parts.append(f"**{card.name}**: {top} ({card.result.latency_ms:.0f} ms, {ran_on})")
     text = "  \n".join(parts)
     if rows:
         mean = sum(r[2] for r in rows) / len(rows)
@@ -179,6 +188,8 @@ def to_json(cards: list[SegCard], rows: list[list[Any]]) -> dict[str, Any]:
                 params=card.params,
                 input_size=list(card.input_size or ()),
                 weight_source=card.weight_source,
+                backend=card.backend,
+                note=card.note,
                 class_shares={k: round(v, 5) for k, v in card.result.class_shares().items()},
             )
         items.append(item)

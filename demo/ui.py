@@ -8,7 +8,7 @@ import gradio as gr
 
 import zoo
 
-from . import segment_tab, video_tab
+from . import backends, segment_tab, video_tab
 from .compare import TABLE_HEADERS, CardResult, compare, summary, table, to_json
 from .examples import PHOTOS, example_photos
 from .models import DEFAULT_MODELS, SUGGESTED_MODELS, ModelCache, availability, choice_label
@@ -42,9 +42,10 @@ def _card_updates(result: CardResult | None) -> list[Any]:
         ]
     height, width = (result.input_size or (3, 0, 0))[1:]
     head = (
-        f"### {result.name}\n**{result.latency_ms:.1f} ms** per image · "
+        f"### {result.name}\n**{result.latency_ms:.1f} ms** per image on "
+        f"{backends.label(result.backend)} · "
         f"{(result.params or 0) / 1e6:.2f} M params · input {width}×{height}  \n"
-        f"weights: {result.weight_source}"
+        f"weights: {result.weight_source}" + (f"  \n*{result.note}*" if result.note else "")
     )
     scores = dict(result.top)
     return [gr.Column(visible=True), gr.Markdown(value=head), gr.Label(value=scores, visible=True)]
@@ -101,6 +102,7 @@ def _classify_tab(cache: ModelCache, photos: list[Any]) -> None:
                 info="Pick up to 4, or type any timm/zoo classifier name.",
                 elem_id="models",
             )
+            backend = backends.picker("backend")
             run = gr.Button("Compare", variant="primary", elem_id="run")
             if photos:
                 gr.Examples(
@@ -134,9 +136,13 @@ def _classify_tab(cache: ModelCache, photos: list[Any]) -> None:
                 raw = gr.JSON(label="results")
 
     def on_compare(
-        payload: Any, names: list[str] | str | None, progress: gr.Progress = gr.Progress()
+        payload: Any,
+        names: list[str] | str | None,
+        choice: str | None = None,
+        progress: gr.Progress = gr.Progress(),
     ) -> list[Any]:
         names = chosen_names(names, MAX_MODELS)
+        ran_on = backends.backend_value(choice)
         try:
             pil = zoo.load_image(upload_path(payload))
         except zoo.InvalidImageError as exc:
@@ -145,7 +151,7 @@ def _classify_tab(cache: ModelCache, photos: list[Any]) -> None:
         def on_load(name: str) -> None:
             progress(None, desc=f"Loading {name} (first use; later runs reuse it)…")
 
-        results = compare(pil, names, cache, on_load)
+        results = compare(pil, names, cache, on_load, ran_on)
         updates = [to_json(results), summary(results), table(results)]
         for i in range(MAX_MODELS):
             updates += _card_updates(results[i] if i < len(results) else None)
@@ -153,7 +159,7 @@ def _classify_tab(cache: ModelCache, photos: list[Any]) -> None:
 
     run.click(
         on_compare,
-        inputs=[image, models],
+        inputs=[image, models, backend],
         outputs=[raw, verdict, comparison, *card_outputs],
         api_name="compare",
         preprocess=False,

@@ -22,6 +22,7 @@ import gradio as gr
 
 import zoo
 
+from . import backends
 from .examples import CLIP_CREDIT, example_clip
 from .models import ModelCache, describe, segmentation_choices
 from .uploads import chosen_names, opacity_value, upload_path
@@ -66,6 +67,8 @@ class VideoCard:
     params: int | None = None
     weight_source: str | None = None
     error: str | None = None
+    backend: str = "pytorch"
+    note: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -154,8 +157,10 @@ def run_models(
     folder: Path,
     alpha: float,
     on_load: Callable[[str], None] | None = None,
+    backend: str = "pytorch",
 ) -> list[VideoCard]:
-    """Segment the clip at ``path`` with each model in ``names`` into ``folder``; a model
+    """Segment the clip at ``path`` with each model in ``names`` into ``folder``, on
+    ``backend`` (see :mod:`demo.backends`); a model
     that cannot load or has no weights here gets a card that says why (never random-weight
     output).
 
@@ -170,6 +175,7 @@ def run_models(
             continue
         try:
             loaded = cache.get(info, on_load)
+            ran_on, note = backends.resolve(loaded.model, backend, info.name, on_load)
             result = zoo.segment_video(
                 loaded.model,
                 path,
@@ -177,6 +183,7 @@ def run_models(
                 alpha=alpha,
                 max_seconds=MAX_SECONDS,
                 progress=True,  # gr.Progress(track_tqdm=True) shows this bar
+                backend=ran_on,
             )
         except zoo.InvalidVideoError:
             raise
@@ -188,7 +195,9 @@ def run_models(
             message = f"it failed to load or run ({type(exc).__name__}: {exc})"
             cards.append(VideoCard(name=info.name, error=message[:500]))
             continue
-        cards.append(VideoCard(info.name, result, info.params, info.weight_source))
+        card = VideoCard(info.name, result, info.params, info.weight_source)
+        card.backend, card.note = ran_on, note
+        cards.append(card)
     return cards
 
 
@@ -213,8 +222,10 @@ def card_line(card: VideoCard) -> str:
     return (
         f"### {card.name}\n{result.frames} frames at {result.fps:.3g} fps · "
         f"**{result.processing_fps:.1f} frames/s** processed ({per_frame:.0f} ms per frame, "
-        f"{model_ms:.0f} ms in the model) · {(card.params or 0) / 1e6:.2f} M params  \n"
+        f"{model_ms:.0f} ms in the model, {backends.label(card.backend)}) · "
+        f"{(card.params or 0) / 1e6:.2f} M params  \n"
         f"classes: {classes} · weights: {card.weight_source}"
+        + (f"  \n*{card.note}*" if card.note else "")
     )
 
 
@@ -249,6 +260,8 @@ def to_json(clip: Clip, cards: list[VideoCard]) -> dict[str, Any]:
                 seconds={k: round(v, 4) for k, v in result.seconds.items()},
                 params=card.params,
                 weight_source=card.weight_source,
+                backend=card.backend,
+                note=card.note,
                 class_shares={k: round(v, 5) for k, v in mean_shares(result).items()},
             )
         items.append(item)
@@ -315,6 +328,7 @@ def build(cache: ModelCache) -> None:
             alpha = gr.Slider(
                 0.0, 1.0, value=0.5, step=0.05, label="Mask opacity", elem_id="video-alpha"
             )
+            backend = backends.picker("video-backend")
             run = gr.Button("Segment video", variant="primary", elem_id="video-run")
             if clip is not None:
                 gr.Examples(
@@ -346,9 +360,11 @@ def build(cache: ModelCache) -> None:
         payload: Any,
         names: list[str] | str | None,
         opacity: float | None,
+        choice: str | None = None,
         progress: gr.Progress = gr.Progress(track_tqdm=True),
     ) -> list[Any]:
         names = chosen_names(names, MAX_MODELS, "segmentation model")
+        ran_on = backends.backend_value(choice)
         alpha_value = opacity_value(opacity)
         path = _video_path(payload)
         try:
@@ -360,7 +376,7 @@ def build(cache: ModelCache) -> None:
             progress(None, desc=f"Loading {name} (first use; later runs reuse it)…")
 
         try:
-            cards = run_models(path, names, cache, _run_folder(), alpha_value, on_load)
+            cards = run_models(path, names, cache, _run_folder(), alpha_value, on_load, ran_on)
         except zoo.InvalidVideoError as exc:
             raise gr.Error(_public(str(exc), path)) from exc
         if any(c.result is not None and c.result.truncated for c in cards):
@@ -369,7 +385,7 @@ def build(cache: ModelCache) -> None:
 
     run.click(
         on_segment_video,
-        inputs=[video, models, alpha],
+        inputs=[video, models, alpha, backend],
         outputs=[raw, status, *outputs],
         api_name="segment_video",
         preprocess=False,

@@ -30,6 +30,8 @@ ZOO_LAYERS = [
     {"weights"},
     {"models"},
     {"factory"},
+    {"export"},
+    {"runtime"},
     {"io", "inference", "segment"},
     {"push", "catalog", "video"},
     {"publish"},

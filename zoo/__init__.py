@@ -25,6 +25,7 @@ from .errors import (
     WeightsUnavailableError,
     ZooError,
 )
+from .export import export
 from .factory import ModelInfo, create_model, list_models, model_info
 from .hub import hub_reachable
 from .images import load_image
@@ -32,6 +33,7 @@ from .inference import classify
 from .io import from_pretrained, save_pretrained
 from .labels import get_labels, get_palette
 from .push import push_to_hub
+from .runtime import ORTModel, fastest_backend
 from .segment import SegmentationResult, segment
 from .video import VideoResult, segment_video
 
@@ -46,6 +48,7 @@ __all__ = [
     "InvalidVideoError",
     "MissingExtraError",
     "ModelInfo",
+    "ORTModel",
     "SegmentationResult",
     "UnknownModelError",
     "VideoResult",
@@ -55,6 +58,8 @@ __all__ = [
     "classify",
     "create_model",
     "dataset_info",
+    "export",
+    "fastest_backend",
     "from_pretrained",
     "get_labels",
     "get_palette",

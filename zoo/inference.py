@@ -11,6 +11,7 @@ from torch import nn
 from .errors import ConfigError
 from .images import ImageSource, load_image
 from .labels import get_labels
+from .runtime import device_and_dtype, with_backend
 
 
 def eval_transform(model: nn.Module) -> Any:
@@ -32,26 +33,36 @@ _TRANSFORMS: weakref.WeakKeyDictionary[nn.Module, Any] = weakref.WeakKeyDictiona
 
 
 @torch.inference_mode()
-def classify(model: nn.Module, image: ImageSource, top_k: int = 5) -> list[tuple[str, float]]:
+def classify(
+    model: nn.Module, image: ImageSource, top_k: int = 5, *, backend: str | None = None
+) -> list[tuple[str, float]]:
     """Top-k classes of one image.
 
     Args:
-        model: A classifier (``(B, 3, H, W) → (B, K)`` logits); switched to eval mode.
+        model: A classifier (``(B, 3, H, W) → (B, K)`` logits); switched to eval mode. An
+            :class:`zoo.ORTModel` runs on ONNX Runtime.
         image: Anything :func:`zoo.load_image` accepts.
         top_k: How many classes to return (at most K).
+        backend: None (run the model as given: an :class:`zoo.ORTModel` on ONNX Runtime,
+            anything else on PyTorch), ``"pytorch"``, ``"onnxruntime"`` (the model's cached
+            ONNX export, see :func:`zoo.runtime.with_backend`) or ``"auto"`` (the faster on
+            this machine).
 
     Returns:
         ``[(label, probability), ...]`` sorted by probability, probabilities in [0, 1].
 
     Raises:
         InvalidImageError: The image cannot be read.
-        ConfigError: ``top_k`` is not a positive integer, or the model is not a classifier.
+        ConfigError: ``top_k`` is not a positive integer, the model is not a classifier, or
+            the backend is unknown.
+        MissingExtraError: ``backend="onnxruntime"`` without ``vision-zoo[onnx]``.
     """
     if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
         raise ConfigError(f"top_k must be a positive integer, got {top_k!r}")
+    model = with_backend(model, backend)
     model.eval()
     pil = load_image(image)
-    device = next(model.parameters()).device
+    device, _ = device_and_dtype(model)
     batch = eval_transform(model)(pil).unsqueeze(0).to(device)  # (1, 3, H, W)
     logits = model(batch)
     if not isinstance(logits, torch.Tensor) or logits.ndim != 2:

@@ -29,6 +29,7 @@ from .errors import ConfigError
 from .images import ImageSource, load_image
 from .labels import get_labels, get_palette
 from .meta import TestResize, cfg_dict, meta_of
+from .runtime import device_and_dtype, with_backend
 
 MODES = ("auto", "whole", "slide")
 #: Smallest sliding window (pixels) and most windows per image: a 1×1 crop would be one forward
@@ -97,6 +98,7 @@ def segment(
     stride: tuple[int, int] | None = ...,
     batch_size: int = ...,
     return_probs: bool = ...,
+    backend: str | None = ...,
 ) -> list[SegmentationResult]: ...
 
 
@@ -111,6 +113,7 @@ def segment(
     stride: tuple[int, int] | None = ...,
     batch_size: int = ...,
     return_probs: bool = ...,
+    backend: str | None = ...,
 ) -> SegmentationResult: ...
 
 
@@ -124,6 +127,7 @@ def segment(
     stride: tuple[int, int] | None = None,
     batch_size: int = 4,
     return_probs: bool = False,
+    backend: str | None = None,
 ) -> SegmentationResult | list[SegmentationResult]:
     """Segment one image (or a list of images) with a segmentation model.
 
@@ -147,16 +151,22 @@ def segment(
         batch_size: Windows per forward pass in slide mode (bounds memory).
         return_probs: Also return ``(K, H, W)`` probabilities at the original size (memory
             K × H × W × 4 bytes).
+        backend: None (run the model as given: an :class:`zoo.ORTModel` on ONNX Runtime,
+            anything else on PyTorch), ``"pytorch"``, ``"onnxruntime"`` (the model's cached
+            ONNX export, see :func:`zoo.runtime.with_backend`) or ``"auto"`` (the faster on
+            this machine).
 
     Returns:
         A :class:`SegmentationResult`, or a list of them for a list of images.
 
     Raises:
         InvalidImageError: An image cannot be read or is too large.
-        ConfigError: Unknown ``mode``/``tta``, bad ``crop``/``stride``/``batch_size``, or a
-            model that is not a segmentation model.
+        ConfigError: Unknown ``mode``/``tta``/``backend``, bad ``crop``/``stride``/
+            ``batch_size``, or a model that is not a segmentation model.
+        MissingExtraError: ``backend="onnxruntime"`` without ``vision-zoo[onnx]``.
     """
     settings = _settings(model, mode, tta, crop, stride, batch_size)
+    model = with_backend(model, backend)
     if isinstance(images, (list, tuple)):
         return [_segment_one(model, image, settings, return_probs) for image in images]
     return _segment_one(model, images, settings, return_probs)
@@ -282,10 +292,7 @@ def _segment_one(
     image = load_image(source)
     width, height = image.size
     base = s.resize.output_size(width, height)  # (w, h) the authors evaluated at
-    parameter = next(model.parameters())
-    device, dtype = parameter.device, parameter.dtype
-    if device.type == "meta":
-        raise ConfigError("The model is on the meta device (no weights loaded); load it first.")
+    device, dtype = device_and_dtype(model)
     mode = s.mode
     if mode == "auto":  # a model that resizes internally ("none") always sees the whole image
         areas = base[0] * base[1] / (s.crop[0] * s.crop[1])

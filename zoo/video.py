@@ -20,6 +20,7 @@ from torch import Tensor, nn
 
 from .errors import ConfigError, InvalidVideoError, require
 from .images import MAX_PIXELS
+from .runtime import device_and_dtype, with_backend
 from .segment import (
     SegmentationResult,
     _interpolate,
@@ -81,6 +82,7 @@ def segment_video(
     mask_dst: str | os.PathLike[str] | None = None,
     max_seconds: float | None = MAX_SECONDS,
     progress: bool = True,
+    backend: str | None = None,
 ) -> VideoResult:
     """Segment every frame of a video and write the overlays as a browser-playable MP4.
 
@@ -104,6 +106,8 @@ def segment_video(
         max_seconds: Process at most this much of the clip (``truncated`` says if it was cut);
             None = no limit.
         progress: Show a tqdm progress bar.
+        backend: None, ``"pytorch"``, ``"onnxruntime"`` or ``"auto"``, as for
+            :func:`zoo.segment`.
 
     Returns:
         A :class:`VideoResult`.
@@ -131,6 +135,7 @@ def segment_video(
         raise ConfigError(f"max_seconds must be a positive number or None, got {max_seconds!r}")
     settings = _settings(model, "whole", None, None, None, batch_size)
     outputs = _check_outputs(src, dst, mask_dst)
+    model = with_backend(model, backend)
     model.eval()
     start = time.perf_counter()
     source = _open(av, src)
@@ -301,10 +306,7 @@ class _Run:
             model, settings, stride, smoothing, alpha,
         )  # fmt: skip
         self.size, self.writers = size, writers
-        parameter = next(model.parameters())
-        if parameter.device.type == "meta":
-            raise ConfigError("The model is on the meta device (no weights loaded); load it first.")
-        self.device, self.dtype = parameter.device, parameter.dtype
+        self.device, self.dtype = device_and_dtype(model)
         self.previous: Tensor | None = None  # smoothed (K, h, w) probabilities
         self.mask: np.ndarray | None = None
         self.shares: list[dict[str, float]] = []

@@ -105,7 +105,8 @@ def test_paths_outside_the_upload_cache_are_refused(app_url, photos):
     import json
     import urllib.request
 
-    body = json.dumps({"data": [{"path": str(photos["astronaut.png"])}, PERSON[:1], 0.5]})
+    payload = [{"path": str(photos["astronaut.png"])}, PERSON[:1], 0.5, "pytorch"]
+    body = json.dumps({"data": payload})
     request = urllib.request.Request(f"{app_url}gradio_api/call/segment", data=body.encode(),
                                      headers={"Content-Type": "application/json"})  # fmt: skip
     event_id = json.loads(urllib.request.urlopen(request, timeout=30).read())["event_id"]

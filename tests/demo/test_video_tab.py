@@ -159,7 +159,7 @@ def test_paths_outside_the_upload_cache_are_refused(app_url, clip):
     import urllib.request
 
     payload = {"path": str(clip), "meta": {"_type": "gradio.FileData"}}
-    body = json.dumps({"data": [payload, [FAST], 0.5]}).encode()
+    body = json.dumps({"data": [payload, [FAST], 0.5, "pytorch"]}).encode()
     request = urllib.request.Request(
         f"{app_url}gradio_api/call/segment_video",
         data=body,

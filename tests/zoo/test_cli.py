@@ -119,3 +119,25 @@ def test_empty_folder_is_an_error(saved_segmenter, tmp_path, capsys):
     assert main(["predict", str(tmp_path / "empty"), "--model", f"local-dir:{saved_segmenter}",
                  "--out", str(tmp_path / "o")]) == 2  # fmt: skip
     assert "No images or videos" in capsys.readouterr().err
+
+
+def test_export_writes_a_checked_onnx_file(saved_segmenter, tmp_path, capsys):
+    pytest.importorskip("onnxruntime")
+    out = tmp_path / "tiny.onnx"
+    assert main(["export", f"local-dir:{saved_segmenter}", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "dynamic: batch, height, width" in printed and "max |Δ|" in printed
+    session = zoo.ORTModel(out)
+    assert zoo.get_labels(session) == ["bg", "rock", "sky"]
+    assert main(["export", f"local-dir:{saved_segmenter}", "--out", str(tmp_path)]) == 2
+    assert "is a folder" in capsys.readouterr().err
+
+
+def test_predict_on_onnxruntime_writes_the_same_masks(saved_segmenter, inputs, tmp_path):
+    pytest.importorskip("onnxruntime")
+    model = f"local-dir:{saved_segmenter}"
+    for backend in ("pytorch", "onnxruntime"):
+        argv = ["predict", str(inputs / "a.png"), "--model", model, "--backend", backend]
+        assert main([*argv, "--out", str(tmp_path / backend)]) == 0
+    masks = [np.array(Image.open(tmp_path / b / "a_mask.png")) for b in ("pytorch", "onnxruntime")]
+    assert (masks[0] == masks[1]).mean() >= 0.999

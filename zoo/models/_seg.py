@@ -183,8 +183,43 @@ class SegmentationModel(nn.Module):
             )
 
 
+def tracing() -> bool:
+    """True while ``torch.jit.trace`` or the ONNX exporter records the model: shape checks
+    must not pick a branch then (the recorded graph would keep it for every input size)."""
+    return torch.jit.is_tracing() or torch.onnx.is_in_onnx_export()
+
+
+class AdaptiveAvgPool2d(nn.AdaptiveAvgPool2d):
+    """``nn.AdaptiveAvgPool2d`` that also records for any input size when traced.
+
+    Eager runs PyTorch's own kernel. When traced (ONNX export), bins larger than one become
+    two averaging matrices, ``(bins, H) @ x @ (W, bins)``: bin ``i`` of ``n`` over a length
+    ``L`` averages ``[floor(i·L/n), ceil((i+1)·L/n))``, PyTorch's definition, computed from
+    the input's shape inside the graph (ONNX's pooling ops need sizes fixed at export).
+    """
+
+    def forward(self, x: Tensor) -> Tensor:
+        size: Any = self.output_size
+        bins = (size, size) if isinstance(size, int) else tuple(size)
+        if not tracing() or bins == (1, 1) or None in bins:
+            return super().forward(x)
+        rows = _averaging_matrix(x.shape[-2], int(bins[0]), x)  # (bins_h, H)
+        cols = _averaging_matrix(x.shape[-1], int(bins[1]), x)  # (bins_w, W)
+        return rows @ x @ cols.transpose(0, 1)  # (B, C, bins_h, bins_w)
+
+
+def _averaging_matrix(length: Any, bins: int, like: Tensor) -> Tensor:
+    """``(bins, length)`` matrix whose rows average adaptive pooling's windows."""
+    index = torch.arange(bins, device=like.device)
+    start = (index * length) // bins
+    end = ((index + 1) * length + bins - 1) // bins
+    position = torch.arange(length, device=like.device)
+    inside = (position[None] >= start[:, None]) & (position[None] < end[:, None])
+    return inside.to(like.dtype) / (end - start)[:, None].to(like.dtype)
+
+
 def _resize(logits: Tensor, size: torch.Size) -> Tensor:
-    if logits.shape[-2:] == size:
+    if logits.shape[-2:] == size and not tracing():
         return logits
     return F.interpolate(logits, size=size, mode="bilinear", align_corners=False)
 

@@ -26,6 +26,7 @@ from ._seg import (
     conv_bn_relu,
     register_segmentation,
     seg_cfg,
+    tracing,
 )
 
 
@@ -57,7 +58,7 @@ class ExactSizeFusion(HighResolutionModule):
             total: Tensor | None = None
             for j, fuse in enumerate(fuse_outer):
                 y = fuse(x[j])
-                if j > i and y.shape[-2:] != size:
+                if j > i and (y.shape[-2:] != size or tracing()):
                     y = F.interpolate(y, size=size, mode="bilinear", align_corners=False)
                 total = y if total is None else total + y
             fused.append(self.fuse_act(total))

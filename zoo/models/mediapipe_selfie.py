@@ -48,7 +48,7 @@ from torch import Tensor, nn
 
 from ..errors import ConfigError
 from ..meta import InstalledWeights, TestResize, ZooCfg, ZooMeta
-from ._seg import register_segmentation
+from ._seg import register_segmentation, tracing
 
 #: ``(in, expanded, out, kernel, stride, activation, squeeze-excitation channels or 0)`` of the
 #: encoder's inverted residuals, in graph order (``conv2d_1`` … ``conv2d_28``).
@@ -254,6 +254,11 @@ class MediaPipeSelfie(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """Logits ``(B, K, H, W)`` at the input size, for any H, W."""
+        if tracing():  # a recorded graph resizes whatever size it is given
+            traced_size = x.shape[-2:]
+            x = mediapipe_resize(x, self.native_size)
+            logits = self.forward_head(self.forward_features(x))
+            return F.interpolate(logits, size=traced_size, mode="bilinear", align_corners=False)
         size = (int(x.shape[-2]), int(x.shape[-1]))
         if size != self.native_size:
             x = mediapipe_resize(x, self.native_size)

@@ -17,6 +17,7 @@ from torch import Tensor, nn
 
 from ._mmseg import mmseg_cfgs
 from ._seg import (
+    AdaptiveAvgPool2d,
     SegmentationModel,
     build_segmentation,
     conv_bn_relu,
@@ -32,8 +33,7 @@ class PyramidPooling(nn.Module):
         super().__init__()
         reduced = in_channels // len(bins)
         self.stages = nn.ModuleList(
-            nn.Sequential(nn.AdaptiveAvgPool2d(b), *conv_bn_relu(in_channels, reduced))
-            for b in bins
+            nn.Sequential(AdaptiveAvgPool2d(b), *conv_bn_relu(in_channels, reduced)) for b in bins
         )
 
     def forward(self, x: Tensor) -> Tensor:

@@ -34,12 +34,17 @@ SCANS = ("zigzag", "renet")
 def serpentine_index(height: int, width: int, device: torch.device | None = None) -> Tensor:
     """Flat (row-major) positions in serpentine order: even rows left→right, odd rows reversed.
 
+    The order is its own inverse (reversing a row twice restores it), so the same index also
+    puts serpentine-ordered values back in row-major order. Computed by arithmetic, so a traced
+    (ONNX) graph computes it for the input's size.
+
     Returns:
         ``(H*W,)`` long tensor; ``x.flatten(2)[..., index]`` reorders a ``(B, C, H, W)`` map.
     """
-    grid = torch.arange(height * width, device=device).view(height, width)
-    grid[1::2] = grid[1::2].flip(-1)
-    return grid.flatten()
+    rows = torch.arange(height, device=device)[:, None]
+    cols = torch.arange(width, device=device)[None, :]
+    reversed_cols = torch.where(rows % 2 == 1, width - 1 - cols, cols)
+    return (rows * width + reversed_cols).flatten()
 
 
 class SpatialLSTM(nn.Module):
@@ -71,8 +76,7 @@ class SpatialLSTM(nn.Module):
         order = serpentine_index(h, w, x.device)
         sequence = x.flatten(2)[..., order].transpose(1, 2)  # (B, H*W, C) in serpentine order
         out, _ = self.lstm(sequence)  # (B, H*W, 2h)
-        restored = torch.empty_like(out)
-        restored[:, order] = out  # back to row-major positions
+        restored = out[:, order]  # back to row-major positions (the order is an involution)
         return restored.transpose(1, 2).reshape(b, -1, h, w)  # (B, 2h, H, W)
 
     def _renet(self, x: Tensor) -> Tensor:
