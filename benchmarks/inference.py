@@ -77,7 +77,7 @@ def matmul_peak(seconds: float = 3.0, n: int = 2048) -> float:
     return best
 
 
-def count_gflop(model: nn.Module, x: torch.Tensor) -> float:
+def count_gflop(model: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> float:
     counter = FlopCounterMode(display=False)
     with counter, torch.inference_mode():
         model(x)
@@ -99,7 +99,7 @@ def time_group(
     group: str,
     contenders: dict[str, Callable[[torch.Tensor], torch.Tensor]],
     x: torch.Tensor,
-    gflop: float,
+    gflop: dict[str, float],
     repeats: int,
     reference: str,
 ) -> list[Row]:
@@ -118,7 +118,8 @@ def time_group(
     rows = []
     for name in names:
         ratio = medians[name] / medians[reference] if reference in medians else None
-        rows.append(Row(group, name, x.shape[0], size, medians[name], gflop, ratio, reference))
+        flops = gflop.get(name, gflop["zoo eager"])  # an ONNX row runs the zoo model's graph
+        rows.append(Row(group, name, x.shape[0], size, medians[name], flops, ratio, reference))
         print(f"  {group:<34} {name:<28} {medians[name]:9.1f} ms", flush=True)
     return rows
 
@@ -158,7 +159,7 @@ def segmentation_rows(folder: Path, repeats: int, quick: bool) -> list[Row]:
         model = zoo.create_model(name, pretrained=pretrained).eval()
         size = tuple(model.pretrained_cfg["input_size"][1:]) if pretrained else (512, 512)
         sample = x if size == (512, 512) else torch.randn(1, 3, *size)
-        gflop = count_gflop(model, sample)
+        gflop = {"zoo eager": count_gflop(model, sample)}
         contenders: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {"zoo eager": model}
         contenders["zoo channels_last"] = channels_last(
             zoo.create_model(name, pretrained=pretrained).eval()
@@ -173,6 +174,7 @@ def segmentation_rows(folder: Path, repeats: int, quick: bool) -> list[Row]:
                 contenders[label] = lambda t, m=other: m(t)["out"]
             else:
                 contenders[label] = other
+            gflop[label] = count_gflop(contenders[label], sample)  # smp's PSPNet is lighter
         reference = next((k for k in ("torchvision", "smp") if k in contenders), "zoo eager")
         rows += time_group(title, contenders, sample, gflop, repeats, reference)
         del contenders, model
@@ -201,7 +203,7 @@ def classification_rows(folder: Path, repeats: int, quick: bool) -> list[Row]:
         session = onnx(ours, folder, arch, size)
         for batch in batches:
             x = torch.randn(batch, 3, *size)
-            gflop = count_gflop(ours, x)
+            gflop = {"zoo eager": count_gflop(ours, x), "timm eager": count_gflop(theirs, x)}
             contenders = {"zoo eager": ours, "timm eager": theirs, "zoo onnxruntime": session}
             rows += time_group(f"{arch} (batch {batch})", contenders, x, gflop, repeats,
                                "timm eager")  # fmt: skip

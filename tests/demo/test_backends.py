@@ -62,3 +62,17 @@ def test_unknown_backend_is_a_readable_error(client, photos):
     image = handle_file(str(photos["coffee.png"]))
     with pytest.raises(AppError, match="Backend must be one of"):
         client.predict(image, [CLASSIFIER], "tensorrt", api_name="/compare")
+
+
+def test_without_onnxruntime_only_pytorch_is_offered(monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "onnxruntime" else real(name, *a),
+    )
+    assert [value for _, value in backends.choices()] == ["pytorch"]
+    assert backends.default() == "pytorch"
+    assert backends.backend_value(None) == "pytorch"
