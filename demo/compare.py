@@ -80,7 +80,7 @@ def compare(
     for name in names:
         info = describe(name)
         if isinstance(info, str):
-            results.append(CardResult(name=name, error=f"Unavailable: {info}."))
+            results.append(CardResult(name=name, error=f"{info.rstrip('.')}."))
             continue
         try:
             loaded = cache.get(info, on_load)
@@ -129,7 +129,7 @@ def table(results: list[CardResult]) -> list[list[Any]]:
                 [
                     r.name,
                     r.top[0][0],
-                    round(r.top[0][1], 4),
+                    f"{r.top[0][1]:.1%}",  # people read 39.1 %, not 0.391
                     round(r.latency_ms or 0.0, 1),
                     backends.label(r.backend),
                     round((r.params or 0) / 1e6, 2),

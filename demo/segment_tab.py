@@ -45,7 +45,7 @@ def _card(card: SegCard | None, alpha: float) -> list[Any]:
     if not card.ok or card.result is None:
         return [
             gr.Column(visible=True),
-            gr.Markdown(value=f"### {card.name}\n**Unavailable.** {card.error}"),
+            gr.Markdown(value=f"### {card.name}\n**Unavailable:** {card.error}"),
             gr.Image(value=None, visible=False),
             gr.HighlightedText(value=None, visible=False),
         ]
@@ -102,8 +102,9 @@ def build(cache: ModelCache, photos: list[Path]) -> None:
                               elem_id="seg-alpha")  # fmt: skip
             backend = backends.picker("seg-backend")
             run = gr.Button("Segment", variant="primary", elem_id="seg-run")
+            examples = None
             if photos:
-                gr.Examples(
+                examples = gr.Examples(
                     examples=[[str(p)] for p in photos], inputs=[image], label="Example photos"
                 )
         with gr.Column(scale=2):
@@ -164,14 +165,24 @@ def build(cache: ModelCache, photos: list[Path]) -> None:
     def on_opacity(results: list[SegCard], opacity: float) -> list[Any]:
         return _views(results or [], float(opacity))
 
+    outputs = [state, raw, verdict, table, differ, *cards, slider]
     run.click(
         on_segment,
         inputs=[image, models, alpha, backend],
-        outputs=[state, raw, verdict, table, differ, *cards, slider],
+        outputs=outputs,
         api_name="segment",
         preprocess=False,
         concurrency_limit=1,
     )
+    if examples is not None:  # an example runs on click, with the models and backend chosen
+        examples.load_input_event.then(
+            on_segment,
+            inputs=[image, models, alpha, backend],
+            outputs=outputs,
+            preprocess=False,
+            concurrency_limit=1,
+            api_visibility="private",
+        )
     alpha.release(
         on_opacity,
         inputs=[state, alpha],

@@ -58,7 +58,7 @@ def run_segmenters(
     for name in names:
         info = describe(name, "segmentation")
         if isinstance(info, str):
-            cards.append(SegCard(name=name, error=f"Unavailable: {info.rstrip('.')}."))
+            cards.append(SegCard(name=name, error=f"{info.rstrip('.')}."))
             continue
         if any(card.name == info.name for card in cards):  # an alias of a model already run
             continue

@@ -34,7 +34,7 @@ def _card_updates(result: CardResult | None) -> list[Any]:
     if result is None:
         return [gr.Column(visible=False), gr.Markdown(value=""), gr.Label(value=None)]
     if not result.ok:
-        head = f"### {result.name}\n**Unavailable.** {result.error}"
+        head = f"### {result.name}\n**Unavailable:** {result.error}"
         return [
             gr.Column(visible=True),
             gr.Markdown(value=head),
@@ -104,8 +104,9 @@ def _classify_tab(cache: ModelCache, photos: list[Any]) -> None:
             )
             backend = backends.picker("backend")
             run = gr.Button("Compare", variant="primary", elem_id="run")
+            examples = None
             if photos:
-                gr.Examples(
+                examples = gr.Examples(
                     examples=[[str(p)] for p in photos], inputs=[image], label="Example photos"
                 )
                 credits = "; ".join(credit for _, credit in PHOTOS.values())
@@ -157,14 +158,24 @@ def _classify_tab(cache: ModelCache, photos: list[Any]) -> None:
             updates += _card_updates(results[i] if i < len(results) else None)
         return updates
 
+    outputs = [raw, verdict, comparison, *card_outputs]
     run.click(
         on_compare,
         inputs=[image, models, backend],
-        outputs=[raw, verdict, comparison, *card_outputs],
+        outputs=outputs,
         api_name="compare",
         preprocess=False,
         concurrency_limit=1,
     )
+    if examples is not None:  # an example runs on click, with the models and backend chosen
+        examples.load_input_event.then(
+            on_compare,
+            inputs=[image, models, backend],
+            outputs=outputs,
+            preprocess=False,
+            concurrency_limit=1,
+            api_visibility="private",
+        )
 
 
 def launch_kwargs() -> dict[str, Any]:

@@ -9,10 +9,44 @@ library). Modules: :mod:`train.config` (the run's settings), :mod:`train.data` (
 :mod:`train.validate` itself, so that ``python -m train.validate`` runs it only once.
 """
 
+from typing import Any
+
+import zoo
+
 from .build import build_loaders, create_model
 from .config import TrainConfig
 from .data import DataError, DataSplits, build_data
-from .loop import FitResult, evaluate, fit, prepare_run
+
+#: Modules the ``train`` extra installs (``pip install -e '.[train]'``).
+EXTRA_MODULES = ("accelerate", "torchmetrics", "tqdm")
+#: Names imported on first use: they need the ``train`` extra, ``python -m train --help``
+#: does not.
+_LAZY = {"FitResult": "loop", "evaluate": "loop", "fit": "loop", "prepare_run": "loop"}
+
+
+def missing_extra() -> str | None:
+    """A one-line message naming the ``train`` extra when one of its modules is missing."""
+    import importlib.util
+
+    missing = [m for m in EXTRA_MODULES if importlib.util.find_spec(m) is None]
+    if not missing:
+        return None
+    return (
+        f"training needs the 'train' extra ({', '.join(missing)} missing): "
+        "pip install -e '.[train]' in the checkout"
+    )
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        message = missing_extra()
+        if message:
+            raise zoo.MissingExtraError(message)
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module 'train' has no attribute {name!r}")
+
 
 __all__ = [
     "DataError",

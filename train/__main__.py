@@ -15,6 +15,7 @@ from typing import Any
 
 import zoo
 
+from . import missing_extra
 from .config import AMP_MODES, SCHEDULES, TrainConfig
 from .data import AUGMENT_DEFAULTS, DataError
 
@@ -89,6 +90,10 @@ class Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionH
 
 def main(argv: list[str] | None = None) -> int:
     args = vars(parser().parse_args(argv))
+    message = missing_extra()
+    if message:  # after parsing, so that --help works with the core install alone
+        print(f"error: {message}", file=sys.stderr)
+        return 2
     args["model_kwargs"] = dict(args["model_kwargs"])
     try:
         config = TrainConfig(**args)

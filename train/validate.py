@@ -35,7 +35,6 @@ from torchvision.transforms.v2 import functional as TF
 import zoo
 
 from .data import DataError, DataSplits, build_data, parse_spec
-from .metrics import ClassificationMetrics, SegmentationMetrics
 from .transforms import Transformed, classification_transforms
 
 #: The data format that a tag's ``dataset`` was evaluated on (VOC12aug tags: VOC 2012 val).
@@ -268,6 +267,8 @@ def evaluate_segmentation(
     """
     model.eval()
     device = torch.device(device)
+    from .metrics import SegmentationMetrics  # torchmetrics: the train extra
+
     metrics = SegmentationMetrics(num_classes, device=device)
     loader = _loader(TestInputs(dataset, resize, mean, std), 1, workers, _single, device)
     count = 0
@@ -307,6 +308,8 @@ def evaluate_classification(
     size = int(cfg.get("input_size", (3, 224, 224))[-1])
     transformed = Transformed(dataset, classification_transforms(cfg, size, train=False))
     loader = _loader(transformed, batch_size, workers, _collate, device)
+    from .metrics import ClassificationMetrics  # torchmetrics: the train extra
+
     metrics = ClassificationMetrics(num_classes)
     loss_sum, count = 0.0, 0
     for batch in checked(_progress(loader, len(loader), progress, "batch")):
@@ -534,6 +537,11 @@ def _fail(message: str) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    from . import missing_extra
+
+    message = missing_extra()
+    if message:  # after parsing, so that --help works with the core install alone
+        return _fail(f"error: {message}")
     if args.out and Path(args.out).is_dir():
         return _fail(f"error: --out {args.out} is a directory; name a .json file")
     try:

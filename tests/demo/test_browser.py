@@ -81,3 +81,15 @@ def test_video_tab_example_clip(page, app_url, tmp_path):
     page.screenshot(path=str(tmp_path / "video.png"), full_page=True)
     if os.environ.get("ZOO_SCREENSHOT_VIDEO"):
         shutil.copy(tmp_path / "video.png", os.environ["ZOO_SCREENSHOT_VIDEO"])
+
+
+def test_an_example_photo_runs_on_click_and_reads_as_percent(page, app_url):
+    """Clicking an example fills the input and runs the comparison (no button press); the
+    table shows confidence as a percentage."""
+    page.goto(app_url)
+    page.locator(".gallery-item").first.click()
+    page.locator("#input-image img").first.wait_for()
+    page.locator("#card-0 .card-label").first.wait_for()
+    page.wait_for_function("() => /\\d%/.test(document.querySelector('#comparison').innerText)")
+    head = page.locator("#card-0").get_by_test_id("markdown").inner_text()
+    assert "ms" in head and ("PyTorch" in head or "ONNX Runtime" in head)

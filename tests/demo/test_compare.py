@@ -76,3 +76,22 @@ def test_a_trained_model_directory_can_be_compared(tmp_path, photos):
     assert results[0].ok and results[0].top[0][0].startswith("c") and results[0].input_size[1] == 32
     assert not results[1].ok and "segmentation model, not a classifier" in results[1].error
     assert not results[2].ok and "config.json is missing" in results[2].error
+
+
+def test_confidence_reads_as_a_percentage():
+    (row,) = table([_card("a", "cat", 0.391)])
+    assert row[2] == "39.1%"
+
+
+def test_unavailable_card_is_one_sentence(monkeypatch):
+    """A model without weights: one sentence that says why, not "Unavailable. Unavailable: …"."""
+    from demo import compare as compare_module
+    from demo.ui import _card_updates
+
+    monkeypatch.setattr(compare_module, "describe", lambda name: "no pretrained weights here")
+    (card,) = compare_module.compare(None, ["resnet20_cifar"], cache=None)
+    assert card.error == "no pretrained weights here."
+    head = _card_updates(card)[1].value
+    assert head.count("Unavailable") == 1 and head.endswith(
+        "**Unavailable:** no pretrained weights here."
+    )
