@@ -7,6 +7,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
@@ -86,6 +87,19 @@ def segmentation_choices(limit: int = 4) -> tuple[list[tuple[str, str]], list[st
             ready.append(name)
     ready.sort(key=lambda name: not zoo.model_info(name).weight_source.startswith("installed:"))
     return choices, ready[:limit]
+
+
+def loading_progress(progress: Callable[..., Any]) -> Callable[[str], None]:
+    """An ``on_load``/``on_prepare`` callback that shows ``message`` in a ``gr.Progress``:
+    model names get the first-use loading message, sentences are shown as they are."""
+
+    def on_load(message: str) -> None:
+        if message.endswith("…"):
+            progress(None, desc=message)
+        else:
+            progress(None, desc=f"Loading {message} (first use; later runs reuse it)…")
+
+    return on_load
 
 
 class ModelCache:

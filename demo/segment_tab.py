@@ -7,10 +7,8 @@ from typing import Any
 
 import gradio as gr
 
-import zoo
-
 from . import backends
-from .models import ModelCache, segmentation_choices
+from .models import ModelCache, loading_progress, segmentation_choices
 from .segmentation import (
     AGREEMENT_HEADERS,
     SegCard,
@@ -21,7 +19,7 @@ from .segmentation import (
     summary,
     to_json,
 )
-from .uploads import chosen_names, opacity_value, upload_path
+from .uploads import chosen_names, opacity_value, uploaded_image
 
 MAX_MODELS = 4
 
@@ -143,13 +141,8 @@ def build(cache: ModelCache, photos: list[Path]) -> None:
         names = chosen_names(names, MAX_MODELS, "segmentation model")
         ran_on = backends.backend_value(choice)
         opacity = opacity_value(opacity)
-        try:
-            pil = zoo.load_image(upload_path(payload))
-        except zoo.InvalidImageError as exc:
-            raise gr.Error(str(exc)) from exc
-
-        def on_load(name: str) -> None:
-            progress(None, desc=f"Loading {name} (first use; later runs reuse it)…")
+        pil = uploaded_image(payload)
+        on_load = loading_progress(progress)
 
         results = run_segmenters(pil, names, cache, on_load, ran_on)
         rows = agreement(results)

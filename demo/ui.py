@@ -11,8 +11,15 @@ import zoo
 from . import backends, segment_tab, video_tab
 from .compare import TABLE_HEADERS, CardResult, compare, summary, table, to_json
 from .examples import PHOTOS, example_photos
-from .models import DEFAULT_MODELS, SUGGESTED_MODELS, ModelCache, availability, choice_label
-from .uploads import chosen_names, upload_path
+from .models import (
+    DEFAULT_MODELS,
+    SUGGESTED_MODELS,
+    ModelCache,
+    availability,
+    choice_label,
+    loading_progress,
+)
+from .uploads import chosen_names, uploaded_image
 
 MAX_MODELS = 4
 MAX_FILE_SIZE = "20mb"
@@ -144,13 +151,8 @@ def _classify_tab(cache: ModelCache, photos: list[Any]) -> None:
     ) -> list[Any]:
         names = chosen_names(names, MAX_MODELS)
         ran_on = backends.backend_value(choice)
-        try:
-            pil = zoo.load_image(upload_path(payload))
-        except zoo.InvalidImageError as exc:
-            raise gr.Error(str(exc)) from exc
-
-        def on_load(name: str) -> None:
-            progress(None, desc=f"Loading {name} (first use; later runs reuse it)…")
+        pil = uploaded_image(payload)
+        on_load = loading_progress(progress)
 
         results = compare(pil, names, cache, on_load, ran_on)
         updates = [to_json(results), summary(results), table(results)]

@@ -18,6 +18,17 @@ def _allowed_roots() -> list[Path]:
     return [Path(cache).resolve(), examples.resolve()]
 
 
+def uploaded_image(payload: Any) -> Any:
+    """The uploaded image as RGB ``PIL.Image`` (via :func:`upload_path` and
+    :func:`zoo.load_image`); a bad upload is a ``gr.Error`` with zoo's message."""
+    import zoo
+
+    try:
+        return zoo.load_image(upload_path(payload))
+    except zoo.InvalidImageError as exc:
+        raise gr.Error(str(exc)) from exc
+
+
 def upload_path(payload: Any, what: str = "an image") -> str:
     """The server-side path of an uploaded file, refused unless Gradio stored it.
 

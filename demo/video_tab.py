@@ -24,7 +24,7 @@ import zoo
 
 from . import backends
 from .examples import CLIP_CREDIT, example_clip
-from .models import ModelCache, describe, segmentation_choices
+from .models import ModelCache, describe, loading_progress, segmentation_choices
 from .uploads import chosen_names, opacity_value, upload_path
 
 logger = logging.getLogger(__name__)
@@ -372,8 +372,7 @@ def build(cache: ModelCache) -> None:
         except zoo.ZooError as exc:
             raise gr.Error(str(exc)) from exc
 
-        def on_load(name: str) -> None:
-            progress(None, desc=f"Loading {name} (first use; later runs reuse it)…")
+        on_load = loading_progress(progress)
 
         try:
             cards = run_models(path, names, cache, _run_folder(), alpha_value, on_load, ran_on)

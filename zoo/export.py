@@ -103,7 +103,8 @@ def export(
         MissingExtraError: ``onnx``/``onnxruntime`` are not installed (``vision-zoo[onnx]``).
         ConfigError: Unknown ``format`` or a bad ``input_size``.
         UnknownModelError, WeightsUnavailableError: For a name that cannot be loaded.
-        ExportError: The exporter failed, or ONNX Runtime's output differs from PyTorch's.
+        ExportError: The exporter failed, ONNX Runtime's output differs from PyTorch's, or
+            ``path`` cannot be written.
     """
     if format not in FORMATS:
         raise ConfigError(f"format must be one of {FORMATS}, got {format!r}")
@@ -139,8 +140,11 @@ def export(
         model.to(original_dtype)
     max_diff, scale, sizes = check
     data = _with_metadata(data, model, size, axes, fp16)
-    with atomic_write(target) as out:
-        out.write(data)
+    try:
+        with atomic_write(target) as out:
+            out.write(data)
+    except OSError as exc:
+        raise ExportError(f"Cannot write {target}: {exc.strerror or exc}") from exc
     return ExportReport(target, axes, size, max_diff, scale, sizes)
 
 

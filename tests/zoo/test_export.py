@@ -11,6 +11,8 @@ One small variant per model file runs by default, every registered architecture 
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import pytest
 import torch
@@ -170,3 +172,22 @@ def test_every_model_file_has_a_quick_case():
     modules = {model_entrypoint(a).__module__ for a in zoo_architectures()}
     covered = {model_entrypoint(a).__module__ for a in QUICK}
     assert modules == covered
+
+
+def test_missing_extra_and_unwritable_path_are_one_line_errors(tmp_path, monkeypatch, capsys):
+    from zoo.__main__ import main
+
+    model = zoo.create_model("resnet20_cifar")
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    with pytest.raises(ExportError, match="Cannot write"):
+        zoo.export(model, blocker / "m.onnx")
+    assert main(["export", "mediapipe_selfie", "--out", str(blocker / "m.onnx")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: Cannot write")
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # as if not installed
+    with pytest.raises(zoo.MissingExtraError, match=r"vision-zoo\[onnx\]"):
+        zoo.export(model, tmp_path / "m.onnx")
+    assert main(["export", "mediapipe_selfie", "--out", str(tmp_path / "m.onnx")]) == 2
+    assert "vision-zoo[onnx]" in capsys.readouterr().err
+    assert not (tmp_path / "m.onnx").exists()
