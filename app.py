@@ -1,5 +1,12 @@
-"""Start the vision-zoo demo at http://127.0.0.1:7860 (GRADIO_SERVER_NAME/PORT override)."""
+"""Start the vision-zoo demo at http://127.0.0.1:7860 (GRADIO_SERVER_NAME/PORT override).
 
+``--public`` / ``--no-public`` turn public mode on or off (default: ``VISION_ZOO_PUBLIC``, else
+on when ``SPACE_ID`` is set, i.e. on a Hugging Face Space); see ``demo/policy.py``.
+"""
+
+from __future__ import annotations
+
+import argparse
 import os
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
@@ -7,5 +14,25 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
 from demo import build_demo, launch_kwargs
 
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line: ``--public`` / ``--no-public`` (``public`` is None when neither)."""
+    parser = argparse.ArgumentParser(description="Start the vision-zoo demo.")
+    parser.add_argument(
+        "--public",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="public mode: only listed models, size-capped Hub repositories, no server "
+        "folders unless VISION_ZOO_LOCAL_ROOTS names them (default: on when SPACE_ID is set)",
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Build the demo in the mode the command line and environment ask for, and serve it."""
+    args = parse_args(argv)
+    build_demo(public=args.public).launch(**launch_kwargs())
+
+
 if __name__ == "__main__":
-    build_demo().launch(**launch_kwargs())
+    main()

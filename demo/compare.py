@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -14,7 +13,8 @@ from PIL import Image
 import zoo
 
 from . import backends
-from .models import LoadedModel, ModelCache, describe
+from .models import Latency, LoadedModel, ModelCache, describe, timed_runs
+from .policy import Policy
 
 TOP_K = 5
 logger = logging.getLogger(__name__)
@@ -33,6 +33,16 @@ class CardResult:
     error: str | None = None
     backend: str = "pytorch"
     note: str | None = None
+    weights: str = ""
+    first_run_ms: float | None = None
+    warm_runs: int = 0
+
+    @property
+    def latency(self) -> Latency | None:
+        """The timing as a :class:`~demo.models.Latency` (None without a run)."""
+        if self.latency_ms is None or self.first_run_ms is None:
+            return None
+        return Latency(self.latency_ms, self.warm_runs, self.first_run_ms)
 
     @property
     def ok(self) -> bool:
@@ -47,23 +57,27 @@ def run_model(
     on_prepare: Callable[[str], None] | None = None,
 ) -> CardResult:
     """Classify ``image`` (RGB) with one loaded model on ``backend`` (see
-    :mod:`demo.backends`); time preprocessing + forward pass (ms, export not included)."""
+    :mod:`demo.backends`); time preprocessing + forward pass: the model's first (cold) run
+    and the median of a few warm runs (ms, ONNX export not included)."""
     first = backends.first_use(loaded.model)
     ran_on, note = backends.resolve(loaded.model, backend, loaded.name, on_prepare)
     if first and ran_on == "onnxruntime":  # the one-off export stays out of the timing
         zoo.classify(loaded.model, image, top_k=1, backend=ran_on)
-    start = time.perf_counter()
-    top = zoo.classify(loaded.model, image, top_k=TOP_K, backend=ran_on)
-    latency_ms = (time.perf_counter() - start) * 1000.0
+    top, latency = timed_runs(
+        loaded, ran_on, lambda: zoo.classify(loaded.model, image, top_k=TOP_K, backend=ran_on)
+    )
     return CardResult(
         name=loaded.name,
         top=top,
-        latency_ms=latency_ms,
+        latency_ms=latency.median_ms,
         params=loaded.params,
         input_size=loaded.input_size,
         weight_source=loaded.weight_source,
         backend=ran_on,
         note=note,
+        weights=loaded.weights,
+        first_run_ms=latency.first_ms,
+        warm_runs=latency.warm_runs,
     )
 
 
@@ -73,24 +87,29 @@ def compare(
     cache: ModelCache,
     on_load: Callable[[str], None] | None = None,
     backend: str = "pytorch",
+    policy: Policy | None = None,
 ) -> list[CardResult]:
-    """Run every model in ``names`` on ``image`` on ``backend``; a model that cannot load gets
-    an error card."""
+    """Run every model in ``names`` on ``image`` on ``backend``; a model that cannot load (or
+    that ``policy`` refuses) gets an error card, whose text never shows server paths in
+    public mode."""
+    policy = policy or Policy()
     results = []
     for name in names:
-        info = describe(name)
+        info = describe(name, "classification", policy)
         if isinstance(info, str):
-            results.append(CardResult(name=name, error=f"{info.rstrip('.')}."))
+            results.append(CardResult(name=name, error=policy.public_text(f"{info.rstrip('.')}.")))
             continue
         try:
             loaded = cache.get(info, on_load)
-            results.append(run_model(loaded, image, backend, on_load))
+            result = run_model(loaded, image, backend, on_load)
+            result.note = policy.public_text(result.note) if result.note else None
+            results.append(result)
         except zoo.ZooError as exc:
-            results.append(CardResult(name=info.name, error=str(exc)))
+            results.append(CardResult(name=info.name, error=policy.public_text(str(exc))))
         except Exception as exc:  # one broken model must not take the other cards down
             logger.exception("model %s failed", info.name)
             message = f"it failed to load or run ({type(exc).__name__}: {exc})"
-            results.append(CardResult(name=info.name, error=message[:500]))
+            results.append(CardResult(name=info.name, error=policy.public_text(message)[:500]))
     return results
 
 
@@ -112,11 +131,20 @@ def summary(results: list[CardResult]) -> str:
     return (
         f"{agreement}  \nMost confident: **{confident.name}** "
         f"({confident.top[0][1]:.1%} on *{confident.top[0][0]}*). "
-        f"Fastest: **{fastest.name}** ({fastest.latency_ms:.0f} ms)."
+        f"Fastest: **{fastest.name}** (median {fastest.latency_ms:.0f} ms)."
     )
 
 
-TABLE_HEADERS = ["model", "top-1", "confidence", "latency (ms)", "backend", "params (M)", "input"]
+TABLE_HEADERS = [
+    "model",
+    "top-1",
+    "confidence",
+    "median latency (ms)",
+    "first run (ms)",
+    "backend",
+    "params (M)",
+    "input",
+]
 
 
 def table(results: list[CardResult]) -> list[list[Any]]:
@@ -131,13 +159,14 @@ def table(results: list[CardResult]) -> list[list[Any]]:
                     r.top[0][0],
                     f"{r.top[0][1]:.1%}",  # people read 39.1 %, not 0.391
                     round(r.latency_ms or 0.0, 1),
+                    round(r.first_run_ms or 0.0, 1),
                     backends.label(r.backend),
                     round((r.params or 0) / 1e6, 2),
                     size,
                 ]
             )
         else:
-            rows.append([r.name, "unavailable", None, None, "", None, ""])
+            rows.append([r.name, "unavailable", None, None, None, "", None, ""])
     return rows
 
 

@@ -1,18 +1,26 @@
-"""Loading models once, reporting why one cannot be loaded."""
+"""Loading models once, reporting why one cannot be loaded, timing their runs."""
 
 from __future__ import annotations
 
+import statistics
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
-import torch
 from torch import nn
 
 import zoo
+
+from .policy import Policy
+from .provenance import weights_line
+
+T = TypeVar("T")
+#: Warm runs timed per card (fewer when they take longer than WARM_BUDGET_S together).
+WARM_RUNS = 3
+WARM_BUDGET_S = 1.5
 
 DEFAULT_MODELS = [
     "tf_efficientnet_lite0.in1k",
@@ -38,15 +46,68 @@ class LoadedModel:
     input_size: tuple[int, int, int]
     weight_source: str
     load_seconds: float
+    weights: str = ""
+    #: The model's first (cold) run in this process, per backend, in milliseconds.
+    first_ms: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Latency:
+    """How long a card's model took: the median of its warm runs and its first, cold run.
+
+    Attributes:
+        median_ms: Median of ``warm_runs`` runs after the first, in milliseconds.
+        warm_runs: How many warm runs were timed.
+        first_ms: The model's first run in this process on this backend (cold caches,
+            lazy initialisation), in milliseconds.
+    """
+
+    median_ms: float
+    warm_runs: int
+    first_ms: float
+
+    def label(self) -> str:
+        """``"median 41 ms of 3 warm runs · first run 310 ms"``."""
+        runs = f"{self.warm_runs} warm run" + ("s" if self.warm_runs != 1 else "")
+        what = "median " if self.warm_runs > 1 else ""
+        return f"{what}{self.median_ms:.0f} ms of {runs} · first run {self.first_ms:.0f} ms"
+
+
+def timed_runs(loaded: LoadedModel, backend: str, run: Callable[[], T]) -> tuple[T, Latency]:
+    """Call ``run`` (one inference) once cold if the model has not run on ``backend`` yet,
+    then up to :data:`WARM_RUNS` times warm (stopping after :data:`WARM_BUDGET_S`).
+
+    Returns:
+        The last run's result and the :class:`Latency`.
+    """
+    if backend not in loaded.first_ms:
+        start = time.perf_counter()
+        run()
+        loaded.first_ms[backend] = (time.perf_counter() - start) * 1000.0
+    warm: list[float] = []
+    while True:
+        start = time.perf_counter()
+        result = run()
+        warm.append((time.perf_counter() - start) * 1000.0)
+        if len(warm) >= WARM_RUNS or sum(warm) > WARM_BUDGET_S * 1000.0:
+            break
+    latency = Latency(statistics.median(warm), len(warm), loaded.first_ms[backend])
+    return result, latency
 
 
 _NOUN = {"classification": "classifier", "segmentation": "segmentation model"}
 
 
-def describe(name: str, task: str = "classification") -> zoo.ModelInfo | str:
+def describe(
+    name: str, task: str = "classification", policy: Policy | None = None, remedy: bool = True
+) -> zoo.ModelInfo | str:
     """What the cards need about ``name`` (one :func:`zoo.model_info` call, at most one short
-    Hub probe, never a download), or why it cannot be shown: another task, no weights here,
-    an unknown or malformed name."""
+    Hub probe, never a weights download), or why it cannot be shown: refused by ``policy``
+    (checked first: nothing is read before), another task, no weights here, an unknown or
+    malformed name. With ``remedy``, reasons for missing weights end with what to do."""
+    refusal = policy.refusal(name) if policy is not None else None
+    if refusal is not None:
+        return refusal
     try:
         info = zoo.model_info(name, check_availability=True)
     except zoo.ZooError as exc:
@@ -56,13 +117,31 @@ def describe(name: str, task: str = "classification") -> zoo.ModelInfo | str:
     if info.task != task:
         return f"{info.name} is a {info.task} model, not a {_NOUN[task]}"
     if not info.available:
-        return info.availability
+        return with_remedy(info.availability) if remedy else info.availability
     return info
+
+
+#: What to do, for reasons that do not say it themselves (matched by their start).
+_REMEDIES = {
+    "no pretrained weights exist": "pick a model from the list, or train one and type "
+    "local-dir:PATH",
+    "the Hugging Face Hub is unreachable": "pick a model marked installed or bundled",
+}
+
+
+def with_remedy(reason: str) -> str:
+    """``reason`` followed by what to do, unless it already says (``pip install ...``)."""
+    if "pip install" in reason or "HF_HUB_OFFLINE" in reason:
+        return reason
+    for start, remedy in _REMEDIES.items():
+        if reason.startswith(start):
+            return f"{reason.rstrip('.')}; {remedy}"
+    return reason
 
 
 def availability(name: str, task: str = "classification") -> tuple[bool, str]:
     """Whether pretrained weights for ``name`` can be loaded here, and where from / why not."""
-    info = describe(name, task)
+    info = describe(name, task, remedy=False)
     return (False, info) if isinstance(info, str) else (True, info.availability)
 
 
@@ -137,10 +216,9 @@ class ModelCache:
 
     @staticmethod
     def _load(info: zoo.ModelInfo) -> LoadedModel:
+        """Build the model (no warm-up: its first run is timed as the cold run)."""
         start = time.perf_counter()
         model = zoo.create_model(info.name, pretrained=True).eval()
-        with torch.inference_mode():  # warm-up so the first timed run is representative
-            model(torch.zeros(1, *info.input_size))
         return LoadedModel(
             name=info.name,
             model=model,
@@ -148,4 +226,5 @@ class ModelCache:
             input_size=info.input_size,
             weight_source=info.weight_source,
             load_seconds=time.perf_counter() - start,
+            weights=weights_line(info),
         )

@@ -9,6 +9,7 @@ import gradio as gr
 
 from . import backends
 from .models import ModelCache, loading_progress, segmentation_choices
+from .policy import Policy, SessionGuard
 from .segmentation import (
     AGREEMENT_HEADERS,
     SegCard,
@@ -49,11 +50,12 @@ def _card(card: SegCard | None, alpha: float) -> list[Any]:
         ]
     height, width = (card.input_size or (3, 0, 0))[1:]
     ran_h, ran_w = card.result.input_size
+    timing = card.latency.label() if card.latency else f"{card.result.latency_ms:.0f} ms"
     head = (
-        f"### {card.name}\n**{card.result.latency_ms:.0f} ms** on "
-        f"{backends.label(card.backend)} · "
+        f"### {card.name}\n**{timing}** on {backends.label(card.backend)} · "
         f"{(card.params or 0) / 1e6:.2f} M params · trained at {width}×{height}, "
-        f"ran at {ran_w}×{ran_h} ({card.result.mode})  \nweights: {card.weight_source}"
+        f"ran at {ran_w}×{ran_h} ({card.result.mode})  \n"
+        f"{card.weights or 'Weights: ' + str(card.weight_source)}"
         + (f"  \n*{card.note}*" if card.note else "")
     )
     entries, colours = legend(card.result)
@@ -76,8 +78,16 @@ def _views(cards: list[SegCard], alpha: float) -> list[Any]:
     return [*updates, gr.ImageSlider(value=pair, label=label, visible=pair is not None)]
 
 
-def build(cache: ModelCache, photos: list[Path]) -> None:
-    """The tab's components and events (inside a ``gr.Tab``)."""
+def build(
+    cache: ModelCache,
+    photos: list[Path],
+    policy: Policy | None = None,
+    guard: SessionGuard | None = None,
+) -> None:
+    """The tab's components and events (inside a ``gr.Tab``), loading what ``policy`` allows
+    and running one job per visitor at a time under ``guard``."""
+    policy = policy or Policy()
+    guard = guard or SessionGuard(0)
     choices, defaults = segmentation_choices(MAX_MODELS)
     state = gr.State([])
     gr.Markdown(HELP)
@@ -136,6 +146,7 @@ def build(cache: ModelCache, photos: list[Path]) -> None:
         names: list[str] | str | None,
         opacity: float,
         choice: str | None = None,
+        request: gr.Request | None = None,
         progress: gr.Progress = gr.Progress(),
     ) -> list[Any]:
         names = chosen_names(names, MAX_MODELS, "segmentation model")
@@ -144,7 +155,8 @@ def build(cache: ModelCache, photos: list[Path]) -> None:
         pil = uploaded_image(payload)
         on_load = loading_progress(progress)
 
-        results = run_segmenters(pil, names, cache, on_load, ran_on)
+        with guard.run(request):
+            results = run_segmenters(pil, names, cache, on_load, ran_on, policy)
         rows = agreement(results)
         return [
             results,
@@ -165,7 +177,7 @@ def build(cache: ModelCache, photos: list[Path]) -> None:
         outputs=outputs,
         api_name="segment",
         preprocess=False,
-        concurrency_limit=1,
+        **policy.event_kwargs(),
     )
     if examples is not None:  # an example runs on click, with the models and backend chosen
         examples.load_input_event.then(
@@ -173,8 +185,8 @@ def build(cache: ModelCache, photos: list[Path]) -> None:
             inputs=[image, models, alpha, backend],
             outputs=outputs,
             preprocess=False,
-            concurrency_limit=1,
             api_visibility="private",
+            **policy.event_kwargs(),
         )
     alpha.release(
         on_opacity,

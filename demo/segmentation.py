@@ -19,7 +19,8 @@ from PIL import Image
 import zoo
 
 from . import backends
-from .models import ModelCache, describe
+from .models import Latency, ModelCache, describe, timed_runs
+from .policy import Policy
 
 logger = logging.getLogger(__name__)
 #: Colour of the pixels where the models disagree, on the dimmed photo.
@@ -38,6 +39,8 @@ class SegCard:
     error: str | None = None
     backend: str = "pytorch"
     note: str | None = None
+    weights: str = ""
+    latency: Latency | None = None
 
     @property
     def ok(self) -> bool:
@@ -50,34 +53,45 @@ def run_segmenters(
     cache: ModelCache,
     on_load: Callable[[str], None] | None = None,
     backend: str = "pytorch",
+    policy: Policy | None = None,
 ) -> list[SegCard]:
     """Segment ``image`` with every model in ``names`` on ``backend`` (see
-    :mod:`demo.backends`); a model that cannot load or has no weights here gets a card that
-    says why (never random-weight output)."""
+    :mod:`demo.backends`), timing its first run and a few warm runs; a model that cannot
+    load, has no weights here or is refused by ``policy`` gets a card that says why (never
+    random-weight output)."""
+    policy = policy or Policy()
     cards: list[SegCard] = []
     for name in names:
-        info = describe(name, "segmentation")
+        info = describe(name, "segmentation", policy)
         if isinstance(info, str):
-            cards.append(SegCard(name=name, error=f"{info.rstrip('.')}."))
+            cards.append(SegCard(name=name, error=policy.public_text(f"{info.rstrip('.')}.")))
             continue
         if any(card.name == info.name for card in cards):  # an alias of a model already run
             continue
         try:
             loaded = cache.get(info, on_load)
             ran_on, note = backends.resolve(loaded.model, backend, info.name, on_load)
-            result = zoo.segment(loaded.model, image, backend=ran_on)
+            result, latency = timed_runs(loaded, ran_on, _segment_once(loaded.model, image, ran_on))
         except zoo.ZooError as exc:
-            cards.append(SegCard(name=info.name, error=str(exc)))
+            cards.append(SegCard(name=info.name, error=policy.public_text(str(exc))))
             continue
         except Exception as exc:  # one broken model must not take the other cards down
             logger.exception("model %s failed", info.name)
             message = f"it failed to load or run ({type(exc).__name__}: {exc})"
-            cards.append(SegCard(name=info.name, error=message[:500]))
+            cards.append(SegCard(name=info.name, error=policy.public_text(message)[:500]))
             continue
         card = SegCard(info.name, result, info.params, info.input_size, info.weight_source)
-        card.backend, card.note = ran_on, note
+        card.backend, card.note = ran_on, policy.public_text(note) if note else None
+        card.weights, card.latency = loaded.weights, latency
         cards.append(card)
     return cards
+
+
+def _segment_once(
+    model: Any, image: Image.Image, backend: str
+) -> Callable[[], zoo.SegmentationResult]:
+    """One :func:`zoo.segment` call of ``model`` on ``image``, to be timed."""
+    return lambda: zoo.segment(model, image, backend=backend)
 
 
 def hex_colour(rgb: tuple[int, int, int]) -> str:
@@ -165,7 +179,8 @@ def summary(cards: list[SegCard], rows: list[list[Any]]) -> str:
             for label, share in list(card.result.class_shares().items())[:3]
         )
         ran_on = backends.label(card.backend)
-        parts.append(f"**{card.name}**: {top} ({card.result.latency_ms:.0f} ms, {ran_on})")
+        ms = card.latency.median_ms if card.latency else card.result.latency_ms
+        parts.append(f"**{card.name}**: {top} (median {ms:.0f} ms, {ran_on})")
     text = "  \n".join(parts)
     if rows:
         mean = sum(r[2] for r in rows) / len(rows)
@@ -183,11 +198,15 @@ def to_json(cards: list[SegCard], rows: list[list[Any]]) -> dict[str, Any]:
     for card in cards:
         item: dict[str, Any] = {"name": card.name, "ok": card.ok, "error": card.error}
         if card.result is not None:
+            latency = card.latency
             item.update(
-                latency_ms=round(card.result.latency_ms, 1),
+                latency_ms=round(latency.median_ms if latency else card.result.latency_ms, 1),
+                first_run_ms=round(latency.first_ms, 1) if latency else None,
+                warm_runs=latency.warm_runs if latency else 0,
                 params=card.params,
                 input_size=list(card.input_size or ()),
                 weight_source=card.weight_source,
+                weights=card.weights,
                 backend=card.backend,
                 note=card.note,
                 class_shares={k: round(v, 5) for k, v in card.result.class_shares().items()},

@@ -18,7 +18,9 @@ from .models import (
     availability,
     choice_label,
     loading_progress,
+    segmentation_models,
 )
+from .policy import Policy, SessionGuard, guard_for
 from .uploads import chosen_names, uploaded_image
 
 MAX_MODELS = 4
@@ -48,27 +50,37 @@ def _card_updates(result: CardResult | None) -> list[Any]:
             gr.Label(value=None, visible=False),
         ]
     height, width = (result.input_size or (3, 0, 0))[1:]
+    latency = result.latency
+    timing = latency.label() if latency else f"{result.latency_ms or 0:.0f} ms"
     head = (
-        f"### {result.name}\n**{result.latency_ms:.1f} ms** per image on "
-        f"{backends.label(result.backend)} · "
+        f"### {result.name}\n**{timing}** per image on {backends.label(result.backend)} · "
         f"{(result.params or 0) / 1e6:.2f} M params · input {width}×{height}  \n"
-        f"weights: {result.weight_source}" + (f"  \n*{result.note}*" if result.note else "")
+        f"{result.weights or 'Weights: ' + str(result.weight_source)}"
+        + (f"  \n*{result.note}*" if result.note else "")
     )
     scores = dict(result.top)
     return [gr.Column(visible=True), gr.Markdown(value=head), gr.Label(value=scores, visible=True)]
 
 
-def build_demo(cache: ModelCache | None = None) -> gr.Blocks:
-    """Build the app: Classify, Segment and Video tabs (queued: one run at a time, 32 waiting
-    at most).
+def build_demo(cache: ModelCache | None = None, public: bool | None = None) -> gr.Blocks:
+    """Build the app: Classify, Segment and Video tabs (queued: one run at a time per tab,
+    32 waiting at most; in public mode see :mod:`demo.policy`).
 
     Args:
         cache: Loaded-model cache to share (default: a new one).
+        public: Public mode on or off (None: from the environment, see
+            :meth:`demo.policy.Policy.from_env`).
 
     Returns:
         The ``gr.Blocks`` app; launch it with :func:`launch_kwargs`.
+
+    Raises:
+        demo.policy.PolicyError: A public-mode environment variable that cannot be used.
     """
     cache = cache or ModelCache()
+    curated = [*DEFAULT_MODELS, *SUGGESTED_MODELS, *segmentation_models()]
+    policy = Policy.from_env(public).with_curated(curated)
+    guard = guard_for(policy)
     hub = (
         "reachable"
         if zoo.hub_reachable()
@@ -77,19 +89,28 @@ def build_demo(cache: ModelCache | None = None) -> gr.Blocks:
     photos = example_photos()
     with gr.Blocks(title="vision-zoo · compare models") as demo:
         gr.Markdown(INTRO)
-        gr.Markdown(f"Hugging Face Hub: {hub}.", elem_id="hub-status")
+        mode = f" {PUBLIC_NOTE}" if policy.public else ""
+        gr.Markdown(f"Hugging Face Hub: {hub}.{mode}", elem_id="hub-status")
         with gr.Tabs():
             with gr.Tab("Classify", id="classify"):
-                _classify_tab(cache, photos)
+                _classify_tab(cache, photos, policy, guard)
             with gr.Tab("Segment", id="segment"):
-                segment_tab.build(cache, photos)
+                segment_tab.build(cache, photos, policy, guard)
             with gr.Tab("Video", id="video"):
-                video_tab.build(cache)
-    demo.queue(default_concurrency_limit=1, max_size=32)
+                video_tab.build(cache, policy, guard)
+    demo.queue(**policy.queue_kwargs())
     return demo
 
 
-def _classify_tab(cache: ModelCache, photos: list[Any]) -> None:
+PUBLIC_NOTE = (
+    "This is a public demo: it loads the listed models, and Hub repositories up to a size "
+    "limit; one run at a time per visitor."
+)
+
+
+def _classify_tab(
+    cache: ModelCache, photos: list[Any], policy: Policy, guard: SessionGuard
+) -> None:
     choices = [(_choice_label(n), n) for n in DEFAULT_MODELS + SUGGESTED_MODELS]
     with gr.Row():
         with gr.Column(scale=1):
@@ -147,6 +168,7 @@ def _classify_tab(cache: ModelCache, photos: list[Any]) -> None:
         payload: Any,
         names: list[str] | str | None,
         choice: str | None = None,
+        request: gr.Request | None = None,
         progress: gr.Progress = gr.Progress(),
     ) -> list[Any]:
         names = chosen_names(names, MAX_MODELS)
@@ -154,7 +176,8 @@ def _classify_tab(cache: ModelCache, photos: list[Any]) -> None:
         pil = uploaded_image(payload)
         on_load = loading_progress(progress)
 
-        results = compare(pil, names, cache, on_load, ran_on)
+        with guard.run(request):
+            results = compare(pil, names, cache, on_load, ran_on, policy)
         updates = [to_json(results), summary(results), table(results)]
         for i in range(MAX_MODELS):
             updates += _card_updates(results[i] if i < len(results) else None)
@@ -167,7 +190,7 @@ def _classify_tab(cache: ModelCache, photos: list[Any]) -> None:
         outputs=outputs,
         api_name="compare",
         preprocess=False,
-        concurrency_limit=1,
+        **policy.event_kwargs(),
     )
     if examples is not None:  # an example runs on click, with the models and backend chosen
         examples.load_input_event.then(
@@ -175,8 +198,8 @@ def _classify_tab(cache: ModelCache, photos: list[Any]) -> None:
             inputs=[image, models, backend],
             outputs=outputs,
             preprocess=False,
-            concurrency_limit=1,
             api_visibility="private",
+            **policy.event_kwargs(),
         )
 
 

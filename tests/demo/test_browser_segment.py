@@ -6,13 +6,16 @@ import os
 
 import pytest
 
-from .test_browser import page  # noqa: F401  (the module's Chromium page fixture)
+from .test_browser import (
+    LATENCY,
+    page,  # noqa: F401  (the module's Chromium page fixture)
+)
 
 pytestmark = pytest.mark.browser
 
 
-def test_segment_tab_shows_two_overlays_and_their_agreement(page, app_url, photos, tmp_path):  # noqa: F811
-    page.goto(app_url)
+def test_segment_tab_shows_two_overlays_and_their_agreement(page, public_app_url, photos, tmp_path):  # noqa: F811
+    page.goto(public_app_url)
     page.get_by_role("tab", name="Segment").click()
     page.locator("#seg-image input[type=file]").set_input_files(str(photos["astronaut.png"]))
     page.locator("#seg-image img").first.wait_for()
@@ -21,7 +24,9 @@ def test_segment_tab_shows_two_overlays_and_their_agreement(page, app_url, photo
     for i in (0, 1):
         card = page.locator(f"#seg-card-{i}")
         card.locator(".seg-overlay img").first.wait_for()
-        assert "ms" in card.get_by_test_id("markdown").inner_text()
+        head = card.get_by_test_id("markdown").first
+        assert LATENCY.search(head.inner_text()) and "bundled with vision-zoo" in head.inner_text()
+        assert head.locator("a[href^='https://github.com/google-ai-edge/mediapipe']").count()
         assert "person" in card.locator(".seg-legend").inner_text()
     page.wait_for_function(  # the agreement table's one row: the pair and its numbers
         "() => document.querySelector('#seg-agreement').textContent.includes('landscape')"

@@ -88,7 +88,7 @@ def test_unavailable_card_is_one_sentence(monkeypatch):
     from demo import compare as compare_module
     from demo.ui import _card_updates
 
-    monkeypatch.setattr(compare_module, "describe", lambda name: "no pretrained weights here")
+    monkeypatch.setattr(compare_module, "describe", lambda *a: "no pretrained weights here")
     (card,) = compare_module.compare(None, ["resnet20_cifar"], cache=None)
     assert card.error == "no pretrained weights here."
     head = _card_updates(card)[1].value
