@@ -37,15 +37,21 @@ import pytest  # noqa: E402
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--runslow", action="store_true", help="also run tests marked slow")
+    parser.addoption(
+        "--runheavy",
+        action="store_true",
+        help="also run tests marked heavy (larger twins of variants CI covers; minutes)",
+    )
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if config.getoption("--runslow"):
-        return
-    skip = pytest.mark.skip(reason="slow: pass --runslow")
+    skip_slow = pytest.mark.skip(reason="slow: pass --runslow")
+    skip_heavy = pytest.mark.skip(reason="heavy: pass --runheavy")
     for item in items:
-        if "slow" in item.keywords:
-            item.add_marker(skip)
+        if "heavy" in item.keywords and not config.getoption("--runheavy"):
+            item.add_marker(skip_heavy)
+        elif "slow" in item.keywords and not config.getoption("--runslow"):
+            item.add_marker(skip_slow)
 
 
 @pytest.fixture(scope="module")

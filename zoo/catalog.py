@@ -8,10 +8,11 @@ import sys
 from pathlib import Path
 
 import timm
+from timm.models import model_entrypoint
 
 from .factory import model_info
 from .meta import meta_of
-from .registry import recorded_tags
+from .registry import recorded_tags, zoo_architectures
 
 START, END = "<!-- model-table:start -->", "<!-- model-table:end -->"
 
@@ -59,13 +60,33 @@ def model_table() -> str:
     return "\n".join(header + [_row(name) for name in model_names()])
 
 
+def contract_note() -> str:
+    """Which parts of timm's model contract do not hold for which family (each model file's
+    ``CONTRACT_LIMITS``), for below the table."""
+    families: dict[str, list[str]] = {}
+    for name in zoo_architectures():
+        families.setdefault(model_entrypoint(name).__module__, []).append(name)
+    lines = []
+    for module, names in families.items():
+        for part, why in getattr(sys.modules[module], "CONTRACT_LIMITS", {}).items():
+            lines.append(f"- `{module.rsplit('.', 1)[-1]}` ({', '.join(names)}): {part}: {why}.")
+    head = (
+        "Every architecture keeps timm's model contract (classifiers: timm's "
+        "`tests/test_models.py`; segmentation: TorchScript, torch.fx, backward, torch.compile)"
+    )
+    if not lines:
+        return head + "."
+    return head + ", except:\n\n" + "\n".join(lines)
+
+
 def update_readme(path: Path, check: bool = False) -> bool:
     """Rewrite the table between the README's markers; return whether it was already current."""
     text = path.read_text(encoding="utf-8")
     pattern = re.compile(re.escape(START) + r".*?" + re.escape(END), re.S)
     if not pattern.search(text):
         raise ValueError(f"{path} has no {START} … {END} markers")
-    updated = pattern.sub(lambda _: f"{START}\n{model_table()}\n{END}", text)
+    block = f"{START}\n{model_table()}\n\n{contract_note()}\n{END}"
+    updated = pattern.sub(lambda _: block, text)
     if not check and updated != text:
         path.write_text(updated, encoding="utf-8")
     return updated == text

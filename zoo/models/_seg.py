@@ -2,14 +2,15 @@
 a 1×1 classifier, with logits resized to the input (the wiring is separate from the decoders,
 as in segmentation_models_pytorch; each decoder lives in its architecture's file)."""
 
-from __future__ import annotations
-
+# No ``from __future__ import annotations``: torch.fx copies the root forward's annotations
+# into the code TorchScript compiles, and TorchScript reads class-level ones (timm contract).
 from typing import Any, ClassVar
 
 import timm
 import torch
 import torch.nn.functional as F
 from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
+from timm.layers import register_notrace_function
 from timm.models import build_model_with_cfg, get_pretrained_cfg, register_model
 from torch import Tensor, nn
 
@@ -162,12 +163,12 @@ class SegmentationModel(nn.Module):
 
     def forward_with_aux(self, x: Tensor, aux: bool = True) -> tuple[Tensor, Tensor | None]:
         """Main and auxiliary logits, both ``(B, K, H, W)``; aux is None without an aux head."""
-        size = x.shape[-2:]
+        height, width = x.shape[-2], x.shape[-1]
         features = self.forward_features(x)
-        logits = _resize(self.forward_head(features), size)
-        aux_logits = None
+        logits = resize(self.forward_head(features), height, width)
+        aux_logits: Tensor | None = None
         if aux and self.aux_head is not None:
-            aux_logits = _resize(self.aux_head(features[-2]), size)
+            aux_logits = resize(self.aux_head(features[-2]), height, width)
         return logits, aux_logits
 
     def get_classifier(self) -> nn.Module:
@@ -185,7 +186,15 @@ class SegmentationModel(nn.Module):
 
 def tracing() -> bool:
     """True while ``torch.jit.trace`` or the ONNX exporter records the model: shape checks
-    must not pick a branch then (the recorded graph would keep it for every input size)."""
+    must not pick a branch then (the recorded graph would keep it for every input size).
+    False in TorchScript, ``torch.fx`` and ``torch.compile``, whose graphs keep the checks."""
+    if torch.jit.is_scripting():
+        return False
+    return _recording()
+
+
+@torch.jit.unused
+def _recording() -> bool:
     return torch.jit.is_tracing() or torch.onnx.is_in_onnx_export()
 
 
@@ -198,17 +207,22 @@ class AdaptiveAvgPool2d(nn.AdaptiveAvgPool2d):
     the input's shape inside the graph (ONNX's pooling ops need sizes fixed at export).
     """
 
+    def __init__(self, output_size: Any) -> None:
+        super().__init__(output_size)
+        bins = (output_size, output_size) if isinstance(output_size, int) else output_size
+        fixed = None not in bins and tuple(bins) != (1, 1)
+        #: The bins recorded as averaging matrices, ``(0, 0)`` where the kernel is kept.
+        self.matrix_bins: tuple[int, int] = (int(bins[0]), int(bins[1])) if fixed else (0, 0)
+
     def forward(self, x: Tensor) -> Tensor:
-        size: Any = self.output_size
-        bins = (size, size) if isinstance(size, int) else tuple(size)
-        if not tracing() or bins == (1, 1) or None in bins:
-            return super().forward(x)
-        rows = _averaging_matrix(x.shape[-2], int(bins[0]), x)  # (bins_h, H)
-        cols = _averaging_matrix(x.shape[-1], int(bins[1]), x)  # (bins_w, W)
-        return rows @ x @ cols.transpose(0, 1)  # (B, C, bins_h, bins_w)
+        if self.matrix_bins[0] > 0 and tracing():
+            rows = _averaging_matrix(x.shape[-2], self.matrix_bins[0], x)  # (bins_h, H)
+            cols = _averaging_matrix(x.shape[-1], self.matrix_bins[1], x)  # (bins_w, W)
+            return rows @ x @ cols.transpose(0, 1)  # (B, C, bins_h, bins_w)
+        return F.adaptive_avg_pool2d(x, self.output_size)
 
 
-def _averaging_matrix(length: Any, bins: int, like: Tensor) -> Tensor:
+def _averaging_matrix(length: int, bins: int, like: Tensor) -> Tensor:
     """``(bins, length)`` matrix whose rows average adaptive pooling's windows."""
     index = torch.arange(bins, device=like.device)
     start = (index * length) // bins
@@ -218,10 +232,13 @@ def _averaging_matrix(length: Any, bins: int, like: Tensor) -> Tensor:
     return inside.to(like.dtype) / (end - start)[:, None].to(like.dtype)
 
 
-def _resize(logits: Tensor, size: torch.Size) -> Tensor:
-    if logits.shape[-2:] == size and not tracing():
-        return logits
-    return F.interpolate(logits, size=size, mode="bilinear", align_corners=False)
+@register_notrace_function  # torch.fx: one call, its size check runs when the graph runs
+def resize(x: Tensor, height: int, width: int) -> Tensor:
+    """``(B, C, h, w) → (B, C, height, width)``, bilinear (``align_corners=False``); returned
+    as it is when already that size (except while :func:`tracing`, which records the resize)."""
+    if not tracing() and x.shape[-2] == height and x.shape[-1] == width:
+        return x
+    return F.interpolate(x, size=[height, width], mode="bilinear", align_corners=False)
 
 
 def create_backbone(

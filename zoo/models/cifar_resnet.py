@@ -8,8 +8,8 @@ changes they subsample by 2 and pad the new channels with zeros (the paper's opt
 the shortcuts add no parameters: ResNet-20/32/44/56/110 have 0.27/0.46/0.66/0.85/1.7 M.
 """
 
-from __future__ import annotations
-
+# No ``from __future__ import annotations``: torch.fx copies the root forward's annotations
+# into the code TorchScript compiles, and TorchScript reads class-level ones (timm contract).
 from typing import Any
 
 import torch.nn.functional as F
@@ -63,15 +63,21 @@ class BasicBlock(nn.Module):
 class CifarResNet(nn.Module):
     """CIFAR ResNet-(6n+2): ``(B, 3, 32, 32) → (B, num_classes)`` logits (any H, W works).
 
+    Keeps timm's classifier contract: ``forward_features`` (unpooled ``(B, 64, H/4, W/4)``),
+    ``forward_head(pre_logits=...)``, ``reset_classifier``, ``feature_info`` for
+    ``features_only=True`` (the stem and the three stages), TorchScript and ``torch.fx``.
+
     Args:
         depth: 6n + 2 (20, 32, 44, 56, 110, ...).
-        num_classes: Output classes.
+        num_classes: Output classes (0: no classifier, the pooled features are returned).
         in_chans: Input channels.
         drop_rate: Dropout before the classifier (0 in the paper).
-        global_pool: ``"avg"`` (the paper's global average pooling; the only option).
+        global_pool: ``"avg"`` (the paper's global average pooling) or ``""`` (none: the
+            unpooled features, only with ``num_classes=0``).
 
     Raises:
-        ConfigError: ``depth`` is not of the form 6n + 2, or another ``global_pool``.
+        ConfigError: ``depth`` is not of the form 6n + 2, another ``global_pool``, or a
+            classifier without pooling.
     """
 
     def __init__(
@@ -85,15 +91,14 @@ class CifarResNet(nn.Module):
         super().__init__()
         if depth < 8 or (depth - 2) % 6:
             raise ConfigError(f"depth must be 6n+2 (20, 32, 44, 56, 110), got {depth}")
-        if global_pool != "avg":
-            raise ConfigError(f"CIFAR ResNets use global average pooling, got {global_pool!r}")
         n = (depth - 2) // 6
         self.num_classes = num_classes
-        self.num_features = 64
+        self.num_features = self.head_hidden_size = 64
         self.drop_rate = drop_rate
-        self.global_pool = "avg"
+        self.global_pool = _check_pool(global_pool, num_classes)
         self.conv1 = nn.Conv2d(in_chans, 16, 3, 1, 1, bias=False)
         self.bn1 = nn.BatchNorm2d(16)
+        self.act1 = nn.ReLU()
         stages, channels = [], 16
         for stage, width in enumerate((16, 32, 64)):
             blocks = []
@@ -103,18 +108,27 @@ class CifarResNet(nn.Module):
                 channels = width
             stages.append(nn.Sequential(*blocks))
         self.layer1, self.layer2, self.layer3 = stages
-        self.fc = nn.Linear(64, num_classes)
+        self.feature_info = [
+            dict(num_chs=16, reduction=1, module="act1"),
+            dict(num_chs=16, reduction=1, module="layer1"),
+            dict(num_chs=32, reduction=2, module="layer2"),
+            dict(num_chs=64, reduction=4, module="layer3"),
+        ]
+        self.fc = nn.Linear(64, num_classes) if num_classes else nn.Identity()
         for module in self.modules():
             if isinstance(module, nn.Conv2d):
                 nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
 
     def forward_features(self, x: Tensor) -> Tensor:
         """``(B, 3, H, W) → (B, 64, H/4, W/4)``."""
-        x = F.relu(self.bn1(self.conv1(x)))
+        x = self.act1(self.bn1(self.conv1(x)))
         return self.layer3(self.layer2(self.layer1(x)))
 
     def forward_head(self, x: Tensor, pre_logits: bool = False) -> Tensor:
-        x = x.mean(dim=(2, 3))  # (B, 64)
+        """``(B, 64, h, w)`` features → logits ``(B, K)``, or with ``pre_logits`` the pooled
+        ``(B, 64)`` (unpooled when ``global_pool=""``)."""
+        if self.global_pool == "avg":
+            x = x.mean(dim=(2, 3))  # (B, 64)
         x = F.dropout(x, self.drop_rate, self.training)
         return x if pre_logits else self.fc(x)
 
@@ -125,8 +139,27 @@ class CifarResNet(nn.Module):
         return self.fc
 
     def reset_classifier(self, num_classes: int, global_pool: str | None = None) -> None:
+        """A fresh classifier for ``num_classes`` (0: none); ``global_pool`` as in ``__init__``.
+
+        Raises:
+            ConfigError: Unknown ``global_pool``, or a classifier without pooling.
+        """
+        if global_pool is not None:
+            self.global_pool = _check_pool(global_pool, num_classes)
+        else:
+            _check_pool(self.global_pool, num_classes)
         self.num_classes = num_classes
-        self.fc = nn.Linear(self.num_features, num_classes) if num_classes else nn.Identity()  # type: ignore[assignment]
+        self.fc = nn.Linear(self.num_features, num_classes) if num_classes else nn.Identity()
+
+
+def _check_pool(global_pool: str, num_classes: int) -> str:
+    if global_pool not in ("avg", ""):
+        raise ConfigError(
+            f"CIFAR ResNets use global average pooling ('avg') or none (''), got {global_pool!r}"
+        )
+    if not global_pool and num_classes:
+        raise ConfigError("global_pool='' (unpooled features) needs num_classes=0")
+    return global_pool
 
 
 def _cfg(**kwargs: Any) -> ZooCfg:
@@ -141,6 +174,7 @@ def _cfg(**kwargs: Any) -> ZooCfg:
         crop_mode="center",
         mean=CIFAR10_MEAN,
         std=CIFAR10_STD,
+        pool_size=(8, 8),
         first_conv="conv1",
         classifier="fc",
         license="apache-2.0",
@@ -156,7 +190,12 @@ default_cfgs = generate_default_cfgs({f"resnet{d}_cifar": _cfg() for d in DEPTHS
 
 def _create(depth: int, pretrained: bool, **kwargs: Any) -> CifarResNet:
     return build_model_with_cfg(
-        CifarResNet, f"resnet{depth}_cifar", pretrained, depth=depth, **kwargs
+        CifarResNet,
+        f"resnet{depth}_cifar",
+        pretrained,
+        feature_cfg=dict(out_indices=(0, 1, 2, 3)),
+        depth=depth,
+        **kwargs,
     )
 
 

@@ -85,8 +85,11 @@ class ASPP(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         size = x.shape[-2:]
         pooled = F.interpolate(self.pool(x), size=size, mode="bilinear", align_corners=False)
-        branches = [conv(x) for conv in self.convs]
-        branches = [pooled, *branches] if self.pool_first else [*branches, pooled]
+        branches = [pooled] if self.pool_first else []
+        for conv in self.convs:
+            branches.append(conv(x))
+        if not self.pool_first:
+            branches.append(pooled)
         return self.project(torch.cat(branches, dim=1))  # (B, out_channels, h, w)
 
 

@@ -28,7 +28,10 @@ class LastFeature(nn.Sequential):
     """Applies its layers to the deepest feature map of a backbone's feature list."""
 
     def forward(self, features: list[Tensor]) -> Tensor:
-        return super().forward(features[-1])
+        x = features[-1]
+        for layer in self:
+            x = layer(x)
+        return x
 
 
 class FCN(SegmentationModel):

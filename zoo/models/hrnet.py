@@ -9,14 +9,14 @@ classification HRNet upsamples by nearest neighbour and needs multiples of 32), 
 and mmsegmentation's FCN-HRNetV2 weights give its outputs exactly.
 """
 
-from __future__ import annotations
-
-from typing import Any, ClassVar
+# No ``from __future__ import annotations``: torch.fx copies the root forward's annotations
+# into the code TorchScript compiles, and TorchScript reads class-level ones (timm contract).
+from typing import Any, ClassVar, cast
 
 import torch
 import torch.nn.functional as F
 from timm.models import generate_default_cfgs
-from timm.models.hrnet import HighResolutionModule
+from timm.models.hrnet import HighResolutionModule, HighResolutionNetFeatures
 from torch import Tensor, nn
 
 from ._mmseg import mmseg_cfgs
@@ -25,8 +25,8 @@ from ._seg import (
     build_segmentation,
     conv_bn_relu,
     register_segmentation,
+    resize,
     seg_cfg,
-    tracing,
 )
 
 
@@ -39,7 +39,7 @@ class BilinearUpsample(nn.Module):
         self.factor = factor
 
     def forward(self, x: Tensor) -> Tensor:
-        size = (x.shape[-2] * self.factor, x.shape[-1] * self.factor)
+        size = [x.shape[-2] * self.factor, x.shape[-1] * self.factor]
         return F.interpolate(x, size=size, mode="bilinear", align_corners=False)
 
 
@@ -51,18 +51,61 @@ class ExactSizeFusion(HighResolutionModule):
     def forward(self, x: list[Tensor]) -> list[Tensor]:
         if self.num_branches == 1:
             return [self.branches[0](x[0])]
-        x = [branch(t) for branch, t in zip(self.branches, x, strict=True)]
-        fused = []
+        outputs: list[Tensor] = []
+        for i, branch in enumerate(self.branches):
+            outputs.append(branch(x[i]))
+        fused: list[Tensor] = []
         for i, fuse_outer in enumerate(self.fuse_layers):
-            size = x[i].shape[-2:]
+            height, width = outputs[i].shape[-2], outputs[i].shape[-1]
             total: Tensor | None = None
             for j, fuse in enumerate(fuse_outer):
-                y = fuse(x[j])
-                if j > i and (y.shape[-2:] != size or tracing()):
-                    y = F.interpolate(y, size=size, mode="bilinear", align_corners=False)
+                y = fuse(outputs[j])
+                if j > i:  # upsampled ×2^(j-i): cut or stretched to the exact size
+                    y = resize(y, height, width)
                 total = y if total is None else total + y
+            assert total is not None  # every fuse_outer has one layer per branch
             fused.append(self.fuse_act(total))
         return fused
+
+
+class HRNetFeatures(HighResolutionNetFeatures):
+    """timm's HRNet feature extractor with a forward TorchScript compiles (timm's keeps its
+    output indices in a set): ``(B, 3, H, W) → [(B, C_i, H/r_i, W/r_i), ...]``."""
+
+    out_levels: list[int]  # the indices of timm's ``_out_idx``, as a list
+
+    def forward(self, x: Tensor) -> list[Tensor]:
+        levels = self.out_levels
+        out: list[Tensor] = []
+        x = self.act1(self.bn1(self.conv1(x)))
+        if 0 in levels:
+            out.append(x)
+        x = self.act2(self.bn2(self.conv2(x)))
+        features = self.stages(x)  # the raw branch outputs (feature_location='': no incre)
+        for i, feature in enumerate(features):
+            if i + 1 in levels:
+                out.append(feature)
+        return out
+
+    def stages(self, x: Tensor) -> list[Tensor]:
+        """The four stages and their transitions (timm's, written for TorchScript)."""
+        x = self.layer1(x)
+        xl: list[Tensor] = []
+        for t in self.transition1:
+            xl.append(t(x))
+        for module in self.stage2:  # timm's SequentialList, whose forward has no annotation
+            xl = module(xl)
+        yl, xl = xl, []
+        for i, t in enumerate(self.transition2):
+            xl.append(yl[i] if isinstance(t, nn.Identity) else t(yl[-1]))
+        for module in self.stage3:
+            xl = module(xl)
+        yl, xl = xl, []
+        for i, t in enumerate(self.transition3):
+            xl.append(yl[i] if isinstance(t, nn.Identity) else t(yl[-1]))
+        for module in self.stage4:
+            xl = module(xl)
+        return xl
 
 
 def use_bilinear_fusion(encoder: nn.Module) -> nn.Module:
@@ -79,6 +122,9 @@ def use_bilinear_fusion(encoder: nn.Module) -> nn.Module:
                     assert isinstance(factor, (int, float)), factor  # timm: 2 ** (j - i)
                     fuse[-1] = BilinearUpsample(int(factor))
         module.__class__ = ExactSizeFusion
+    if type(encoder) is HighResolutionNetFeatures:
+        encoder.__class__ = HRNetFeatures
+        cast(HRNetFeatures, encoder).out_levels = sorted(encoder._out_idx)
     return encoder
 
 

@@ -35,20 +35,20 @@ shipped inside this package as fp16 safetensors (Apache-2.0, © Google LLC), so
 ``zoo.create_model("mediapipe_selfie", pretrained=True)`` needs no network.
 """
 
-from __future__ import annotations
-
+# No ``from __future__ import annotations``: torch.fx copies the root forward's annotations
+# into the code TorchScript compiles, and TorchScript reads class-level ones (timm contract).
 from pathlib import Path
 from typing import Any
 
 import torch
 import torch.nn.functional as F
-from timm.layers import create_conv2d
+from timm.layers import create_conv2d, register_notrace_function
 from timm.models import build_model_with_cfg, generate_default_cfgs, resolve_pretrained_cfg
 from torch import Tensor, nn
 
 from ..errors import ConfigError
 from ..meta import InstalledWeights, TestResize, ZooCfg, ZooMeta
-from ._seg import register_segmentation, tracing
+from ._seg import register_segmentation, resize, tracing
 
 #: ``(in, expanded, out, kernel, stride, activation, squeeze-excitation channels or 0)`` of the
 #: encoder's inverted residuals, in graph order (``conv2d_1`` … ``conv2d_28``).
@@ -85,13 +85,23 @@ def mediapipe_resize(x: Tensor, size: tuple[int, int]) -> Tensor:
     Returns:
         ``(B, C, h, w)``.
     """
-    (h, w), (in_h, in_w) = size, x.shape[-2:]
+    h, w = size[0], size[1]
+    in_h, in_w = x.shape[-2], x.shape[-1]
     # grid_sample (align_corners=False) reads pixel p at normalised g = (2p + 1) / W - 1.
     ys = torch.arange(h, device=x.device, dtype=x.dtype) * (2.0 / h) + (1.0 / in_h - 1.0)
     xs = torch.arange(w, device=x.device, dtype=x.dtype) * (2.0 / w) + (1.0 / in_w - 1.0)
     grid = torch.stack(torch.meshgrid(xs, ys, indexing="xy"), dim=-1)  # (h, w, 2) as (x, y)
     grid = grid.unsqueeze(0).expand(x.shape[0], h, w, 2)
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+
+@register_notrace_function  # torch.fx: one call, its size check runs when the graph runs
+def to_native(x: Tensor, size: tuple[int, int]) -> Tensor:
+    """:func:`mediapipe_resize` to ``size`` unless ``x`` already has it (while :func:`tracing`,
+    always: the recorded graph resizes whatever size it is given)."""
+    if not tracing() and x.shape[-2] == size[0] and x.shape[-1] == size[1]:
+        return x
+    return mediapipe_resize(x, size)
 
 
 class SqueezeExcite(nn.Module):
@@ -221,6 +231,7 @@ class MediaPipeSelfie(nn.Module):
         )
         self.stem.add_module("act", nn.Hardswish())
         self.blocks = nn.Sequential(*(InvertedResidual(*spec) for spec in BLOCKS))
+        self.skip_blocks = list(SKIP_BLOCKS)
         self.head = LRASPPHead(BLOCKS[-1][2], HEAD_CHANNELS)
         self.decoder = nn.ModuleList(DecoderStage(i, c) for i, c in DECODER)
         self.num_features = DECODER[-1][1]
@@ -237,7 +248,7 @@ class MediaPipeSelfie(nn.Module):
         features = [x]
         for index, block in enumerate(self.blocks):
             x = block(x)
-            if index in SKIP_BLOCKS:
+            if index in self.skip_blocks:
                 features.append(x)
         features.append(x)
         return features
@@ -245,8 +256,8 @@ class MediaPipeSelfie(nn.Module):
     def forward_head(self, features: list[Tensor]) -> Tensor:
         """Logits ``(B, K, h, w)`` at twice the resolution of the first feature map."""
         x = self.head(features[-1])
-        for stage, skip in zip(self.decoder, reversed(features[:-1]), strict=True):
-            x = stage(x, skip)
+        for index, stage in enumerate(self.decoder):  # skips from deep to shallow
+            x = stage(x, features[len(features) - 2 - index])
         logits = self.classifier(x)
         if self.num_classes == 2:  # [background 0, person z]: softmax = (1 - σ(z), σ(z))
             logits = torch.cat([torch.zeros_like(logits), logits], dim=1)
@@ -254,18 +265,10 @@ class MediaPipeSelfie(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """Logits ``(B, K, H, W)`` at the input size, for any H, W."""
-        if tracing():  # a recorded graph resizes whatever size it is given
-            traced_size = x.shape[-2:]
-            x = mediapipe_resize(x, self.native_size)
-            logits = self.forward_head(self.forward_features(x))
-            return F.interpolate(logits, size=traced_size, mode="bilinear", align_corners=False)
-        size = (int(x.shape[-2]), int(x.shape[-1]))
-        if size != self.native_size:
-            x = mediapipe_resize(x, self.native_size)
+        height, width = x.shape[-2], x.shape[-1]
+        x = to_native(x, self.native_size)
         logits = self.forward_head(self.forward_features(x))  # (B, K, *native_size)
-        if size != self.native_size:
-            logits = F.interpolate(logits, size=size, mode="bilinear", align_corners=False)
-        return logits
+        return resize(logits, height, width)
 
     def get_classifier(self) -> nn.Module:
         return self.classifier

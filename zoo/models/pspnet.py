@@ -38,11 +38,10 @@ class PyramidPooling(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         size = x.shape[-2:]
-        pyramid = [
-            F.interpolate(stage(x), size=size, mode="bilinear", align_corners=False)
-            for stage in self.stages
-        ]
-        return torch.cat([x, *pyramid], dim=1)
+        levels = [x]
+        for stage in self.stages:
+            levels.append(F.interpolate(stage(x), size=size, mode="bilinear", align_corners=False))
+        return torch.cat(levels, dim=1)
 
 
 class PSPDecoder(nn.Module):

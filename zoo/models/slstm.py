@@ -29,6 +29,12 @@ from ._seg import (
 )
 
 SCANS = ("zigzag", "renet")
+#: Parts of timm's model contract that do not hold for this family (README, model table).
+CONTRACT_LIMITS = {
+    "torch.compile(fullgraph=True)": "in training, Dynamo does not capture nn.LSTM (it raises "
+    "'Dynamo does not support RNN, GRU, or LSTM'); inference compiles in one graph, and "
+    "training compiles without fullgraph (a graph break at each LSTM)",
+}
 
 
 def serpentine_index(height: int, width: int, device: torch.device | None = None) -> Tensor:
@@ -65,21 +71,26 @@ class SpatialLSTM(nn.Module):
             raise ConfigError(f"scan must be one of {SCANS}, got {scan!r}")
         self.scan = scan
         self.lstm = nn.LSTM(channels, hidden, batch_first=True, bidirectional=True)
+        self.lstm_cols: nn.LSTM | None = None
         if scan == "renet":
             self.lstm_cols = nn.LSTM(2 * hidden, hidden, batch_first=True, bidirectional=True)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self._zigzag(x) if self.scan == "zigzag" else self._renet(x)
+        if self.lstm_cols is None:  # TorchScript compiles only the branch of this scan
+            return self._zigzag(x)
+        else:
+            return self._renet(x)
 
     def _zigzag(self, x: Tensor) -> Tensor:
         b, _, h, w = x.shape
         order = serpentine_index(h, w, x.device)
-        sequence = x.flatten(2)[..., order].transpose(1, 2)  # (B, H*W, C) in serpentine order
+        sequence = x.flatten(2)[:, :, order].transpose(1, 2)  # (B, H*W, C) in serpentine order
         out, _ = self.lstm(sequence)  # (B, H*W, 2h)
         restored = out[:, order]  # back to row-major positions (the order is an involution)
         return restored.transpose(1, 2).reshape(b, -1, h, w)  # (B, 2h, H, W)
 
     def _renet(self, x: Tensor) -> Tensor:
+        assert self.lstm_cols is not None  # scan="renet" has one
         b, c, h, w = x.shape
         rows = x.permute(0, 2, 3, 1).reshape(b * h, w, c)  # (B*H, W, C): each row a sequence
         rows, _ = self.lstm(rows)  # (B*H, W, 2h)
