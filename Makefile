@@ -2,19 +2,19 @@
 #   make demo   create .venv if needed, install the zoo + demo + ONNX Runtime, start the app
 #               on :7860
 #   make test   the same plus training and test tools and Debian's chromium, then lint,
-#               type-check and test
+#               type-check, test, and check the wheel, sdist and Space (scripts/check_dist.py)
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test lint pytest chromium clean
+.PHONY: demo test lint pytest distcheck chromium clean
 
 demo: $(VENV)/.demo
 	$(BIN)/python app.py
 
-test: $(VENV)/.dev chromium lint pytest
+test: $(VENV)/.dev chromium lint pytest distcheck
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .
@@ -23,6 +23,11 @@ lint: $(VENV)/.dev
 
 pytest: $(VENV)/.dev
 	$(BIN)/python -m pytest --runslow
+
+# wheel + sdist (twine check, licence files, bundled weights), the Space's environment from
+# space/requirements.txt in a fresh venv with app.py started in it, the wheel's quick-start
+distcheck: $(VENV)/.dev
+	$(BIN)/python scripts/check_dist.py
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)

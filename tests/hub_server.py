@@ -22,6 +22,7 @@ class Repo:
     commits: dict[str, dict[str, bytes]] = field(default_factory=dict)
     branches: dict[str, str] = field(default_factory=dict)
     private: bool = False
+    sdk: str | None = None  # a Space's SDK (``gradio``), as given when it was created
 
     def commit(self, branch: str, files: dict[str, bytes], deleted: set[str], message: str) -> str:
         parent = self.branches.get(branch)
@@ -50,6 +51,11 @@ class HubState:
         self.repos: dict[str, Repo] = {}
         self.requests: list[str] = []
         self.lock = threading.Lock()
+
+
+def _key(kind: str, repo_id: str) -> str:
+    """Where a repository is kept: models as ``org/name``, Spaces as ``spaces/org/name``."""
+    return repo_id if kind == "models" else f"{kind}/{repo_id}"
 
 
 def _etag(data: bytes) -> str:
@@ -123,8 +129,8 @@ class Handler(BaseHTTPRequestHandler):
         url = urlsplit(self.path)
         parts = [unquote(p) for p in url.path.strip("/").split("/")]
         self.state.requests.append(f"{self.command} {url.path}")
-        if parts[:2] == ["api", "models"] and len(parts) >= 4:
-            repo_id = "/".join(parts[2:4])
+        if parts[:1] == ["api"] and parts[1:2] in (["models"], ["spaces"]) and len(parts) >= 4:
+            repo_id = _key(parts[1], "/".join(parts[2:4]))
             rest = parts[4:]
             if not rest:
                 return self._revision(repo_id, "main")
@@ -136,6 +142,8 @@ class Handler(BaseHTTPRequestHandler):
             return self._json(200, {"name": "tester", "type": "user", "orgs": []})
         if len(parts) >= 5 and parts[2] == "resolve":
             return self._resolve("/".join(parts[:2]), parts[3], "/".join(parts[4:]))
+        if len(parts) >= 6 and parts[0] == "spaces" and parts[3] == "resolve":
+            return self._resolve("/".join(parts[:3]), parts[4], "/".join(parts[5:]))
         self._error(404, "EntryNotFound", f"No route for {url.path}")
 
     def do_POST(self) -> None:
@@ -147,8 +155,8 @@ class Handler(BaseHTTPRequestHandler):
             return self._create(json.loads(body or b"{}"))
         if parts == ["api", "validate-yaml"]:
             return self._json(200, {"errors": [], "warnings": []})
-        if parts[:2] == ["api", "models"] and len(parts) >= 6:
-            repo_id = "/".join(parts[2:4])
+        if parts[:1] == ["api"] and parts[1:2] in (["models"], ["spaces"]) and len(parts) >= 6:
+            repo_id = _key(parts[1], "/".join(parts[2:4]))
             revision = "/".join(parts[5:])
             if parts[4] == "preupload":
                 return self._preupload(repo_id, json.loads(body))
@@ -159,12 +167,15 @@ class Handler(BaseHTTPRequestHandler):
     # -- endpoints -----------------------------------------------------------------------
     def _create(self, payload: dict) -> None:
         repo_id = f"{payload.get('organization') or 'tester'}/{payload['name']}"
+        kind = {"space": "spaces", "dataset": "datasets"}.get(payload.get("type", ""), "models")
+        repo_id = _key(kind, repo_id)
         url = f"{self._base()}/{repo_id}"
         with self.state.lock:
             if repo_id in self.state.repos:
                 return self._json(409, {"error": "You already created this model repo", "url": url})
             repo = Repo(
-                private=payload.get("visibility") == "private" or bool(payload.get("private"))
+                private=payload.get("visibility") == "private" or bool(payload.get("private")),
+                sdk=payload.get("sdk"),
             )
             repo.commit("main", {".gitattributes": b"*.safetensors filter=lfs\n"}, set(), "init")
             self.state.repos[repo_id] = repo

@@ -1,0 +1,206 @@
+"""Prove the artefacts: the wheel and sdist, and the Hugging Face Space's environment.
+
+    python scripts/check_dist.py [--keep DIR]
+
+1. ``python -m build`` makes a wheel and an sdist; ``twine check`` accepts both; both carry
+   LICENSE and NOTICE, and the weights the package ships (``zoo/bundled/*.safetensors``).
+2. A fresh virtual environment is built the way a Gradio Space builds one: from
+   ``space/requirements.txt`` alone (plus the Gradio of the Space's ``sdk_version``). The
+   Space's files (``space/push.py --stage``) are started there with ``python app.py`` and
+   ``SPACE_ID`` set (public mode), and one classification goes through its API.
+3. The wheel is installed into the same environment (not editable; its declared dependencies
+   are what step 2 installed: the Space's requirements are generated from them), ``pip check``
+   passes, and the README's offline quick-start (its ``quick-start`` blocks) runs in an empty
+   directory outside the checkout, importing ``zoo`` from the installed wheel.
+
+Run by ``make test`` (CI) after pytest; it needs the network only for PyPI (pip's cache makes
+a second run fast). Exit status 1 with the failing step on the last line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import socket
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+import urllib.request
+import zipfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PIP = ["-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+REQUIRED = ("LICENSE", "NOTICE")
+#: The offline environment every step runs in (no Hub; telemetry off).
+OFFLINE = {
+    "HF_HUB_OFFLINE": "1",
+    "HF_HUB_DISABLE_TELEMETRY": "1",
+    "GRADIO_ANALYTICS_ENABLED": "False",
+    "NO_PROXY": "127.0.0.1,localhost",
+    "no_proxy": "127.0.0.1,localhost",
+}
+
+
+class CheckFailed(Exception):
+    """A step did not hold; the message says which and why."""
+
+
+def run(args: list[str], **kwargs) -> str:
+    """Run ``args``; their output, or :class:`CheckFailed` with its tail."""
+    done = subprocess.run(args, capture_output=True, text=True, **kwargs)
+    if done.returncode:
+        tail = (done.stdout + done.stderr)[-3000:]
+        raise CheckFailed(f"{' '.join(map(str, args[:4]))} ... exited {done.returncode}:\n{tail}")
+    return done.stdout
+
+
+def step(title: str) -> float:
+    print(f"--- {title}", flush=True)
+    return time.perf_counter()
+
+
+def build(out: Path) -> tuple[Path, Path]:
+    """Wheel and sdist of the checkout, checked by twine; their paths."""
+    run([sys.executable, "-m", "build", "--outdir", str(out), str(ROOT)])
+    wheel, sdist = next(out.glob("*.whl")), next(out.glob("*.tar.gz"))
+    run([sys.executable, "-m", "twine", "check", "--strict", str(wheel), str(sdist)])
+    return wheel, sdist
+
+
+def check_contents(wheel: Path, sdist: Path) -> None:
+    """LICENSE, NOTICE and the bundled weights are inside both artefacts."""
+    bundled = sorted(p.name for p in (ROOT / "zoo" / "bundled").glob("*.safetensors"))
+    with zipfile.ZipFile(wheel) as archive:
+        names = archive.namelist()
+    with tarfile.open(sdist) as archive:
+        sdist_names = archive.getnames()
+    for artefact, listing in ((wheel.name, names), (sdist.name, sdist_names)):
+        base = {Path(n).name for n in listing}
+        missing = [n for n in (*REQUIRED, *bundled) if n not in base]
+        if missing:
+            raise CheckFailed(f"{artefact} lacks {missing}")
+    licences = [n for n in names if re.search(r"\.dist-info/licenses/(LICENSE|NOTICE)$", n)]
+    if len(licences) != 2:
+        raise CheckFailed(f"{wheel.name}: licence files not in .dist-info/licenses: {licences}")
+    print(
+        f"    {wheel.name}: {wheel.stat().st_size:,} B, {len(names)} files, "
+        f"licences {', '.join(Path(n).name for n in licences)}, bundled {', '.join(bundled)}"
+    )
+    print(f"    {sdist.name}: {sdist.stat().st_size:,} B, {len(sdist_names)} entries")
+
+
+def space_environment(venv: Path) -> Path:
+    """A fresh venv from space/requirements.txt alone (and the Space's Gradio); its python."""
+    run([sys.executable, "-m", "venv", str(venv)])
+    python = venv / "bin" / "python"
+    front = (ROOT / "space" / "README.md").read_text(encoding="utf-8")
+    gradio = re.search(r"^sdk_version:\s*(\S+)", front, re.M)
+    if not gradio:
+        raise CheckFailed("space/README.md has no sdk_version")
+    requirements = ROOT / "space" / "requirements.txt"
+    run([str(python), *PIP, "-r", str(requirements), f"gradio=={gradio.group(1)}"])
+    return python
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_space(python: Path, folder: Path, env: dict[str, str]) -> None:
+    """Start the staged Space's app.py, wait for it, classify one photo through its API."""
+    port = _free_port()
+    app_env = {**env, "SPACE_ID": "check/vision-zoo", "GRADIO_SERVER_PORT": str(port)}
+    app_env["GRADIO_SERVER_NAME"] = "127.0.0.1"
+    log = (folder.parent / "space.log").open("w")
+    process = subprocess.Popen(
+        [str(python), "app.py"], cwd=folder, env=app_env, stdout=log, stderr=subprocess.STDOUT
+    )
+    try:
+        url, deadline = f"http://127.0.0.1:{port}/", time.monotonic() + 240
+        while True:
+            if process.poll() is not None:
+                log.flush()
+                text = (folder.parent / "space.log").read_text()[-3000:]
+                raise CheckFailed(f"the Space's app.py exited with {process.returncode}:\n{text}")
+            try:
+                with urllib.request.urlopen(url, timeout=2):
+                    break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise CheckFailed("the Space's app.py did not answer in 240 s") from None
+                time.sleep(1)
+        client = (
+            "import sys; from PIL import Image; from skimage import data\n"
+            "from gradio_client import Client, handle_file\n"
+            "Image.fromarray(data.chelsea()).save('cat.jpg')\n"
+            "raw, *_ = Client(sys.argv[1], verbose=False).predict(handle_file('cat.jpg'),"
+            " ['tf_efficientnet_lite0.in1k'], api_name='/compare')\n"
+            "top = raw['results'][0]['top'][0]; print(top)\n"
+            "assert 'cat' in top['label'], top\n"
+        )
+        out = run([str(python), "-c", client, url], cwd=folder.parent, env=env, timeout=300)
+        print(f"    the Space answered /compare: {out.strip()}")
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+        log.close()
+
+
+def quick_start(python: Path, wheel: Path, work: Path, env: dict[str, str]) -> None:
+    """Install the wheel (no deps: step 2 has them), pip check, run the quick-start."""
+    run([str(python), *PIP, "--no-deps", str(wheel)])
+    run([str(python), "-m", "pip", "check"])
+    where = run([str(python), "-c", "import zoo; print(zoo.__file__)"], cwd=work, env=env)
+    if str(python.parents[1]) not in where:
+        raise CheckFailed(f"zoo was imported from {where.strip()}, not the installed wheel")
+    out = run(
+        [str(python), str(ROOT / "scripts" / "run_readme.py"), str(ROOT / "README.md"),
+         "--tag", "quick-start"],
+        cwd=work,
+        env=env,
+        timeout=600,
+    )  # fmt: skip
+    print("    " + out.strip().replace("\n", "\n    "))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--keep", type=Path, help="work here and keep it (default: a temp dir)")
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="zoo-dist-") as tmp:
+        work = args.keep or Path(tmp)
+        work.mkdir(parents=True, exist_ok=True)
+        env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+        env.update(OFFLINE, HF_HOME=str(work / "hf-home"))
+        total = time.perf_counter()
+        try:
+            start = step("build the wheel and sdist, twine check, contents")
+            wheel, sdist = build(work / "dist")
+            check_contents(wheel, sdist)
+            print(f"    {time.perf_counter() - start:.0f} s")
+            start = step("a fresh venv from space/requirements.txt, as a Space builds it")
+            python = space_environment(work / "venv")
+            print(f"    {time.perf_counter() - start:.0f} s")
+            start = step("start the staged Space's app.py (public mode), one API call")
+            run([sys.executable, str(ROOT / "space" / "push.py"), "--stage", str(work / "space")])
+            start_space(python, work / "space", env)
+            print(f"    {time.perf_counter() - start:.0f} s")
+            start = step("install the wheel, pip check, README quick-start outside the checkout")
+            (work / "quick-start").mkdir()
+            quick_start(python, wheel, work / "quick-start", env)
+            print(f"    {time.perf_counter() - start:.0f} s")
+        except CheckFailed as failure:
+            print(f"FAILED: {failure}", flush=True)
+            return 1
+        print(f"dist check passed in {time.perf_counter() - total:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
