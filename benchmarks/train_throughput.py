@@ -7,12 +7,24 @@ torch.compile settings of our loop.
     python benchmarks/train_throughput.py                      # resnet20_cifar on digits
     python benchmarks/train_throughput.py --model deeplabv3plus --data digits --image-size 96 \
         --model-kwargs backbone=test_resnet decoder_channels=48
+
+Peak memory of a whole ``python -m train`` run (its own process, then DataLoader workers),
+e.g. the README's segmentation example:
+
+    python benchmarks/train_throughput.py --peak-rss -- --model deeplabv3_tf_efficientnet_lite0 \
+        --data digits --epochs 1
+
+Every run ends with the peak RSS (``getrusage`` ``ru_maxrss``) of this process and of its
+children.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import resource
 import statistics
+import subprocess
 import sys
 import time
 from dataclasses import replace
@@ -27,6 +39,8 @@ from train import TrainConfig, build_data, build_loaders, create_model
 from train.__main__ import _key_value
 from train.data import IGNORE_INDEX
 from train.loop import prepare_run, train_epoch
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def ours(config: TrainConfig) -> float:
@@ -72,6 +86,37 @@ def plain(config: TrainConfig) -> float:
     return count * config.batch_size / (time.perf_counter() - start)
 
 
+def peak_rss_mb() -> tuple[float, float]:
+    """Peak resident set size in MiB of this process and of its largest finished child
+    (``ru_maxrss`` is in KiB on Linux)."""
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return own, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+
+
+def train_run_peak(train_args: list[str]) -> int:
+    """Run ``python -m train TRAIN_ARGS`` as a child; print its wall time and peak RSS (its
+    own, from ``wait4``, and that of its own children, i.e. DataLoader workers). Returns its
+    exit code.
+
+    Linux starts a child's ``ru_maxrss`` at its parent's RSS (the process it was spawned
+    from), so the figure is at least this process's own (about 0.5 GB with torch imported);
+    launch this script from a shell, not from a large process.
+    """
+    command = [sys.executable, "-m", "train", *train_args]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    start = time.perf_counter()
+    process = subprocess.Popen(command, cwd=ROOT, env=env)
+    _, status, usage = os.wait4(process.pid, 0)
+    seconds = time.perf_counter() - start
+    workers = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    print(f"python -m train {' '.join(train_args)}")
+    print(
+        f"  wall {seconds:.1f} s, peak RSS {usage.ru_maxrss / 1024:.0f} MiB (training "
+        f"process), largest child {workers:.0f} MiB, {torch.get_num_threads()} threads"
+    )
+    return os.waitstatus_to_exitcode(status)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -83,6 +128,15 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--model-kwargs", type=_key_value, nargs="*", default=[])
+    parser.add_argument(
+        "--peak-rss",
+        action="store_true",
+        help="--peak-rss -- TRAIN_ARGS: run python -m train TRAIN_ARGS and report its wall "
+        "time and peak RSS (the other options do not apply)",
+    )
+    if "--peak-rss" in sys.argv[1:]:
+        rest = sys.argv[sys.argv.index("--peak-rss") + 1 :]
+        sys.exit(train_run_peak(rest[1:] if rest[:1] == ["--"] else rest))
     args = parser.parse_args()
     base = TrainConfig(
         model=args.model,
@@ -95,6 +149,7 @@ def main() -> None:
         model_kwargs=dict(args.model_kwargs),
         output="/tmp/zoo-benchmark",
         sched="none",
+        amp="no",  # fp32 as the reference; the AMP variants below are explicit
     )
     variants = {"ours (fp32)": base}
     if torch.cuda.is_available():
@@ -125,6 +180,8 @@ def main() -> None:
             f"  {name:40s} {median:8.1f} img/s  (runs: {', '.join(f'{v:.0f}' for v in values)})"
             f"  ratio to plain {median / reference:.2f}"
         )
+    own, children = peak_rss_mb()
+    print(f"  peak RSS {own:.0f} MiB (this process), {children:.0f} MiB (largest child)")
 
 
 if __name__ == "__main__":

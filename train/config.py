@@ -8,7 +8,7 @@ from typing import Any
 
 import zoo
 
-AMP_MODES = ("no", "bf16", "fp16")
+AMP_MODES = ("auto", "no", "bf16", "fp16")
 SCHEDULES = ("cosine", "poly", "step", "none")
 
 
@@ -37,7 +37,9 @@ class TrainConfig:
         warmup_epochs: Linear warm-up epochs.
         min_lr: Final learning rate.
         label_smoothing: Cross-entropy label smoothing (classification).
-        amp: Mixed precision: ``no``, ``bf16`` or ``fp16``.
+        amp: Mixed precision: ``auto`` (on CUDA bf16, or fp16 where the GPU has no bf16; off on
+            a CPU, where it is usually much slower), ``no``, ``bf16`` or ``fp16``; see
+            :func:`train.build.resolve_amp`.
         grad_accum: Gradient accumulation steps.
         clip_grad: Gradient-norm clipping (None: off).
         channels_last: Use channels-last memory format.
@@ -78,7 +80,7 @@ class TrainConfig:
     warmup_epochs: int = 0
     min_lr: float = 0.0
     label_smoothing: float = 0.0
-    amp: str = "no"
+    amp: str = "auto"
     grad_accum: int = 1
     clip_grad: float | None = None
     channels_last: bool = False

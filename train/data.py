@@ -2,7 +2,7 @@
 
 Every data set yields ``(image, target)``: a ``tv_tensors.Image`` / PIL image and an ``int``
 class (classification) or a ``tv_tensors.Mask`` of class indices, 255 = ignore (segmentation;
-uint8 for masks read from files, so a loaded split never holds int64 masks).
+uint8, so a loaded split never holds int64 masks).
 """
 
 from __future__ import annotations
@@ -74,6 +74,9 @@ class DataSplits:
     classes: list[str]
     palette: list[tuple[int, int, int]] | None = None
     augment: Augment = Augment(hflip=0.5, scale=(0.08, 1.0))
+    #: The longest image side when the format fixes it (digit canvases: 64), else None
+    #: (:func:`train.build.image_size` then reads a few image headers).
+    image_side: int | None = None
 
 
 def parse_spec(spec: str) -> tuple[str, str]:
@@ -214,7 +217,7 @@ class DigitsCanvas(Dataset):
     def __getitem__(self, index: int) -> tuple[tv_tensors.Image, tv_tensors.Mask]:
         rng = np.random.default_rng([self.seed, index])
         canvas = np.zeros((self.size, self.size), np.uint8)
-        mask = np.zeros((self.size, self.size), np.int64)
+        mask = np.zeros((self.size, self.size), np.uint8)  # classes 0–10
         cell, glyph = self.size // 2, 8 * self.scale
         for row in range(2):
             for col in range(2):
@@ -242,9 +245,8 @@ def digits(task: str, seed: int = 0) -> DataSplits:
         return DataSplits("digits", task, train, val, [str(d) for d in range(10)])
     train = DigitsCanvas(images[train_idx], labels[train_idx], count=800, seed=seed)
     val = DigitsCanvas(images[val_idx], labels[val_idx], count=200, seed=seed + 1)
-    return DataSplits(
-        "digits-canvas", task, train, val, ["background"] + [str(d) for d in range(10)]
-    )
+    names = ["background"] + [str(d) for d in range(10)]
+    return DataSplits("digits-canvas", task, train, val, names, image_side=train.size)
 
 
 # -- classification folders -----------------------------------------------------------------

@@ -8,6 +8,7 @@ lives in :mod:`train.outputs`, how its parts are built in :mod:`train.build`.
 from __future__ import annotations
 
 import math
+import sys
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ from .build import (
     create_model,
     create_optimizer_and_scheduler,
     image_size,
+    resolve_amp,
     seed_epoch,
 )
 from .config import TrainConfig
@@ -104,6 +106,7 @@ class Run:
     ema: Any
     train_loader: DataLoader
     val_loader: DataLoader
+    size: int = 224  # training crop and validation size (train.build.image_size)
     start_epoch: int = 0
     num_updates: int = 0
     best: float = float("-inf")
@@ -170,7 +173,7 @@ class Run:
 def prepare_run(config: TrainConfig) -> Run:
     """Build the run (accelerator, data, model, optimizer, schedule, EMA) before its first epoch."""
     from accelerate import Accelerator
-    from accelerate.state import AcceleratorState
+    from accelerate.state import AcceleratorState, PartialState
     from accelerate.utils import DataLoaderConfiguration
 
     # A notebook may call fit() again with other precision/accumulation settings; accelerate
@@ -180,8 +183,11 @@ def prepare_run(config: TrainConfig) -> Run:
     if any(p.exists() and not p.is_dir() for p in (output, *output.parents)):
         raise zoo.ConfigError(f"--output {output}: a file is in the way of this run directory")
     AcceleratorState._reset_state()
+    amp, warning = resolve_amp(config.amp, PartialState().device)
+    if warning and PartialState().is_main_process:
+        print(warning, file=sys.stderr)
     accelerator = Accelerator(
-        mixed_precision=config.amp,
+        mixed_precision=amp,
         gradient_accumulation_steps=config.grad_accum,
         dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True, data_seed=config.seed),
     )
@@ -208,7 +214,8 @@ def prepare_run(config: TrainConfig) -> Run:
         ema = ModelEmaV3(model, decay=config.ema_decay)
     return Run(config=config, accelerator=accelerator, data=data, task=task, model=model,
                step_module=prepared[0], optimizer=prepared[1], scheduler=scheduler, ema=ema,
-               train_loader=prepared[2], val_loader=prepared[3])  # fmt: skip
+               train_loader=prepared[2], val_loader=prepared[3],
+               size=image_size(config, model, data))  # fmt: skip
 
 
 def _progress(iterable: Any, enabled: bool, desc: str) -> Any:
@@ -305,21 +312,23 @@ def evaluate(
     return {"val_loss": float(loss_sum) / max(count, 1), **metrics.compute()}
 
 
-def _record(run: Run, epoch: int, row: dict[str, Any], writer: Any) -> None:
-    """Main process: CSV, TensorBoard, best-model export, then the checkpoint."""
+def _record(
+    run: Run, epoch: int, row: dict[str, Any], writer: Any, matrix: list[list[int]] | None
+) -> None:
+    """Main process: CSV, TensorBoard, confusion matrix, best-model export, then the
+    checkpoint."""
     write_csv(run.history, run.output / "metrics.csv")
     if writer is not None:
         for key, value in row.items():
             if isinstance(value, float):
                 writer.add_scalar(key, value, epoch)
-    if "confusion_matrix" in row:
-        write_confusion_matrix(row["confusion_matrix"], run.data.classes,
-                               run.output / "confusion_matrix.csv")  # fmt: skip
+    if matrix is not None:
+        write_confusion_matrix(matrix, run.data.classes, run.output / "confusion_matrix.csv")
     score = row[primary_metric(run.task)]
     if score > run.best:
         run.best = score
         export_best(run.eval_model, run.output / "best", run.data.classes, run.data.palette,
-                    run.data.name, row, image_size(run.config, run.model))  # fmt: skip
+                    run.data.name, row, run.size)  # fmt: skip
     save_checkpoint(run.state(epoch), run.output / "last.pt")
 
 
@@ -344,12 +353,13 @@ def fit(config: TrainConfig) -> FitResult:
         train_loss = train_epoch(run, epoch)
         metrics = evaluate(run.eval_model, run.val_loader, run.task, len(run.data.classes),
                            run.accelerator, config.channels_last)  # fmt: skip
+        matrix = metrics.pop("confusion_matrix", None)  # to its CSV; not K² counts per epoch
         row = {"epoch": epoch, "train_loss": train_loss, "lr": run.optimizer.param_groups[0]["lr"],
                "seconds": time.perf_counter() - started, **metrics}  # fmt: skip
         run.history.append(row)
         run.accelerator.print(format_row(epoch, row, run.task))
         if main:
-            _record(run, epoch, row, writer)
+            _record(run, epoch, row, writer, matrix)
         run.accelerator.wait_for_everyone()
     return _finish(run)
 

