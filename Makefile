@@ -14,7 +14,9 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 demo: $(VENV)/.demo
 	$(BIN)/python app.py
 
-test: $(VENV)/.dev chromium lint pytest distcheck
+# pytest and the dist check run side by side (the dist check mostly waits on pip)
+test: $(VENV)/.dev chromium lint
+	$(MAKE) --no-print-directory -j2 pytest distcheck
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .

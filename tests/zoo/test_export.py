@@ -6,7 +6,8 @@ calibrated on random images first: with timm's default statistics (mean 0, varia
 random networks such as HRNet produce activations in the thousands, where float32 rounding
 alone exceeds any absolute tolerance. The bound is max |Δ| ≤ 1e-4 · max(1, max |logit|).
 One small variant per model file runs by default, every registered architecture with
-``--runslow`` (CI).
+``--runslow`` (CI) except the larger twins of covered ones (``tests/zoo/variants.py``), which
+``--runheavy`` adds.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import torch
 from timm.models import model_entrypoint
 
 import zoo
+from tests.zoo.variants import HEAVY
 from zoo.export import META_PREFIX, ExportError, read_metadata
 from zoo.registry import zoo_architectures
 
@@ -37,7 +39,9 @@ SIZES = {"classification": [(32, 32), (45, 51)], "segmentation": [(64, 80), (97,
 def _cases() -> list:
     cases = []
     for name in zoo_architectures():
-        marks = () if name in QUICK else (pytest.mark.slow,)
+        marks = (
+            (pytest.mark.heavy,) if name in HEAVY else () if name in QUICK else (pytest.mark.slow,)
+        )
         cases.append(pytest.param(name, id=name, marks=marks))
     return cases
 

@@ -30,6 +30,7 @@ import torch
 from timm.models import get_notrace_functions, get_notrace_modules, model_entrypoint
 
 import zoo
+from tests.zoo.variants import HEAVY
 from zoo.registry import zoo_architectures
 
 #: Generic architectures get a small backbone (the named variants keep theirs).
@@ -38,20 +39,6 @@ GENERIC = {"deeplabv3", "deeplabv3plus", "fcn", "pspnet", "slstm"}
 #: One representative per model file, run by default (the rest with --runslow).
 QUICK = {"resnet20_cifar", "fcn", "pspnet", "deeplabv3plus", "hrnetv2_w18", "slstm",
          "mediapipe_selfie"}  # fmt: skip
-#: Variants whose code a covered twin runs (``--runheavy``; a test checks the twin): deeper or
-#: wider backbones of the same head, and the other heads on EfficientNet-Lite0 (the backbone
-#: wiring for EfficientNets is covered by ``deeplabv3plus_tf_efficientnet_lite0``).
-HEAVY = {
-    "deeplabv3_resnet50": "deeplabv3", "deeplabv3_resnet101": "deeplabv3",
-    "deeplabv3_tf_efficientnet_lite0": "deeplabv3", "deeplabv3plus_resnet50": "deeplabv3plus",
-    "fcn_resnet50": "fcn", "fcn_resnet101": "fcn", "fcn_tf_efficientnet_lite0": "fcn",
-    "pspnet_resnet50": "pspnet", "pspnet_tf_efficientnet_lite0": "pspnet",
-    "hrnetv2_w32": "hrnetv2_w18", "hrnetv2_w48": "hrnetv2_w18",
-    "slstm_resnet50": "slstm", "slstm_efficientnet_b4": "slstm",
-    "slstm_tf_efficientnetv2_s": "slstm", "slstm_tf_efficientnet_lite0": "slstm",
-    "resnet32_cifar": "resnet20_cifar", "resnet44_cifar": "resnet56_cifar",
-    "resnet110_cifar": "resnet56_cifar",
-}  # fmt: skip
 SEG_SIZE = (64, 80)
 
 
