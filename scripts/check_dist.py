@@ -22,13 +22,11 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import socket
 import subprocess
 import sys
 import tarfile
 import tempfile
 import time
-import urllib.request
 import zipfile
 from pathlib import Path
 
@@ -106,35 +104,16 @@ def space_environment(venv: Path) -> Path:
     return python
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def start_space(python: Path, folder: Path, env: dict[str, str]) -> None:
     """Start the staged Space's app.py, wait for it, classify one photo through its API."""
-    port = _free_port()
-    app_env = {**env, "SPACE_ID": "check/vision-zoo", "GRADIO_SERVER_PORT": str(port)}
-    app_env["GRADIO_SERVER_NAME"] = "127.0.0.1"
-    log = (folder.parent / "space.log").open("w")
-    process = subprocess.Popen(
-        [str(python), "app.py"], cwd=folder, env=app_env, stdout=log, stderr=subprocess.STDOUT
-    )
+    from run_readme import start_app  # this script's neighbour (scripts/ is on sys.path)
+
+    space_env = {**env, "SPACE_ID": "check/vision-zoo"}
     try:
-        url, deadline = f"http://127.0.0.1:{port}/", time.monotonic() + 240
-        while True:
-            if process.poll() is not None:
-                log.flush()
-                text = (folder.parent / "space.log").read_text()[-3000:]
-                raise CheckFailed(f"the Space's app.py exited with {process.returncode}:\n{text}")
-            try:
-                with urllib.request.urlopen(url, timeout=2):
-                    break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise CheckFailed("the Space's app.py did not answer in 240 s") from None
-                time.sleep(1)
+        process, address = start_app(python, folder, space_env, folder.parent / "space.log")
+    except RuntimeError as error:
+        raise CheckFailed(f"the Space's {error}") from None
+    try:
         client = (
             "import sys; from PIL import Image; from skimage import data\n"
             "from gradio_client import Client, handle_file\n"
@@ -144,12 +123,12 @@ def start_space(python: Path, folder: Path, env: dict[str, str]) -> None:
             "top = raw['results'][0]['top'][0]; print(top)\n"
             "assert 'cat' in top['label'], top\n"
         )
+        url = f"http://{address}/"
         out = run([str(python), "-c", client, url], cwd=folder.parent, env=env, timeout=300)
         print(f"    the Space answered /compare: {out.strip()}")
     finally:
         process.terminate()
         process.wait(timeout=30)
-        log.close()
 
 
 def quick_start(python: Path, wheel: Path, work: Path, env: dict[str, str]) -> None:

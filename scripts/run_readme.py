@@ -93,29 +93,38 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start_demo(checkout: Path, env: dict[str, str]) -> tuple[subprocess.Popen, str]:
-    """``python app.py`` of ``checkout`` on a free port; returns the process and its host:port
-    once it answers HTTP (within 180 s)."""
+def start_app(
+    python: str | Path, app_dir: Path, env: dict[str, str], log: Path, wait_s: float = 240
+) -> tuple[subprocess.Popen, str]:
+    """``python app.py`` in ``app_dir`` on a free port, its output in ``log`` (a file, so a
+    chatty app never blocks on a full pipe); returns the process and its host:port once it
+    answers HTTP.
+
+    Raises:
+        RuntimeError: The app exited (the log's tail says why) or did not answer in ``wait_s``.
+    """
     port = _free_port()
-    process = subprocess.Popen(
-        [sys.executable, str(checkout / "app.py")],
-        env={**env, "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port)},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            [str(python), "app.py"],
+            cwd=app_dir,
+            env={**env, "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port)},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     address = f"127.0.0.1:{port}"
-    deadline = time.monotonic() + 180
+    deadline = time.monotonic() + wait_s
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"app.py exited with {process.returncode}: {process.stderr.read()}")
+            tail = log.read_text(errors="replace")[-3000:]
+            raise RuntimeError(f"app.py exited with {process.returncode}:\n{tail}")
         try:
             with urllib.request.urlopen(f"http://{address}/", timeout=2):
                 return process, address
         except OSError:
             time.sleep(0.5)
     process.kill()
-    raise RuntimeError("app.py did not answer within 180 s")
+    raise RuntimeError(f"app.py did not answer within {wait_s:.0f} s")
 
 
 def run_block(block: Block, namespace: dict, env: dict[str, str], checkout: Path | None) -> None:
@@ -124,7 +133,7 @@ def run_block(block: Block, namespace: dict, env: dict[str, str], checkout: Path
     if "demo" in block.markers:
         if checkout is None:
             raise RuntimeError("a demo block needs --checkout")
-        demo, address = start_demo(checkout, env)
+        demo, address = start_app(sys.executable, checkout, env, Path("demo.log").resolve())
         source = source.replace(DEMO_URL, address)
     try:
         if block.language == "python":
@@ -151,10 +160,13 @@ def main(argv: list[str] | None = None) -> int:
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(checkout), env.get("PYTHONPATH")]))
         sys.path.insert(0, str(checkout))
     namespace: dict = {"__name__": "__readme__"}
+    try:
+        found = blocks(args.markdown.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as error:
+        print(f"error: cannot read the blocks of {args.markdown}: {error}", file=sys.stderr)
+        return 2
     selected = [
-        b
-        for b in blocks(args.markdown.read_text(encoding="utf-8"))
-        if "skip" not in b.markers and (args.tag is None or args.tag in b.markers)
+        b for b in found if "skip" not in b.markers and (args.tag is None or args.tag in b.markers)
     ]
     if not selected:
         print(f"no blocks to run in {args.markdown}", file=sys.stderr)

@@ -131,9 +131,22 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {error}", file=sys.stderr)
             return 2
         return 0
-    if not args.repo_id or args.repo_id.count("/") != 1:
+    if not args.repo_id or not re.fullmatch(r"[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*", args.repo_id):
         parser.error("give the Space as ORG/NAME (or --stage DIR)")
-    print(push(args.repo_id, private=args.private))
+    from huggingface_hub.errors import HfHubHTTPError
+
+    from zoo.hub import hub_endpoint, hub_reachable
+
+    if not hub_reachable(refresh=True):
+        print(f"error: the Hub at {hub_endpoint()} cannot be reached (offline, or HF_HUB_OFFLINE "
+              "is set); nothing was pushed", file=sys.stderr)  # fmt: skip
+        return 2
+    try:
+        print(push(args.repo_id, private=args.private))
+    except HfHubHTTPError as error:  # no token, no write access, a name the Hub refuses
+        print(f"error: the Hub refused the push of {args.repo_id}: {error}".splitlines()[0],
+              file=sys.stderr)  # fmt: skip
+        return 2
     return 0
 
 

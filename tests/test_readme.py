@@ -49,6 +49,22 @@ def test_a_failing_block_fails_the_run_and_names_its_line(tmp_path):
     assert "FAILED: the block at doc.md:6" in run.stdout and "one" in run.stdout
 
 
+@pytest.mark.parametrize("content", [None, b"\xff\xfe not text", b"```python\nx = 1\n"])
+def test_an_unreadable_markdown_is_one_line_and_exit_2(tmp_path, content):
+    markdown = tmp_path / "doc.md"
+    if content is not None:
+        markdown.write_bytes(content)
+    run = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "run_readme.py"), str(markdown)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert run.returncode == 2 and run.stdout == ""
+    assert run.stderr.startswith("error: cannot read the blocks of") and run.stderr.count("\n") == 1
+
+
 def test_only_the_set_up_block_is_skipped():
     found = run_readme.blocks((ROOT / "README.md").read_text(encoding="utf-8"))
     skipped = [b for b in found if "skip" in b.markers]
