@@ -181,13 +181,26 @@ def build_loaders(
     """Training (shuffled, augmented) and validation (cfg transforms) loaders.
 
     Augmentation defaults come from the data set's format (``data.augment``) unless the config
-    sets them; the size is :func:`image_size`'s.
+    sets them; the size is :func:`image_size`'s. ``config.pad_crop`` (classification only)
+    replaces the random-resized crop with pad-and-crop.
+
+    Raises:
+        zoo.ConfigError: ``pad_crop`` for a segmentation data set.
     """
     cfg, size = dict(cast(dict, model.pretrained_cfg)), image_size(config, model, data)
     make = segmentation_transforms if data.task == "segmentation" else classification_transforms
     hflip = data.augment.hflip if config.hflip is None else config.hflip
     scale = data.augment.scale if config.scale is None else config.scale
-    train_tf = make(cfg, size, True, hflip=hflip, scale=scale, color_jitter=config.color_jitter)
+    extra: dict[str, Any] = {}
+    if config.pad_crop:
+        if data.task == "segmentation":
+            raise zoo.ConfigError(
+                f"pad_crop {config.pad_crop} is a classification augmentation; segmentation "
+                "crops with --scale (set --pad-crop 0)"
+            )
+        extra["pad_crop"] = config.pad_crop
+    train_tf = make(cfg, size, True, hflip=hflip, scale=scale, color_jitter=config.color_jitter,
+                    **extra)  # fmt: skip
     train_set = Transformed(data.train, train_tf)
     val_set = Transformed(data.val, make(cfg, size, False))
     common: dict[str, Any] = dict(
@@ -201,29 +214,64 @@ def build_loaders(
     return train, val
 
 
-def create_optimizer_and_scheduler(
-    config: TrainConfig, model: nn.Module, updates_per_epoch: int
-) -> tuple[torch.optim.Optimizer, Any]:
-    """timm's optimizer and per-update learning-rate schedule (poly uses power 0.9)."""
+def create_optimizer(config: TrainConfig, model: nn.Module) -> torch.optim.Optimizer:
+    """timm's optimizer (no weight decay on biases and norm weights: every 1-D parameter)."""
     from timm.optim import create_optimizer_v2
-    from timm.scheduler import create_scheduler_v2
 
-    optimizer = create_optimizer_v2(
+    return create_optimizer_v2(
         model, opt=config.opt, lr=config.lr, weight_decay=config.weight_decay,
         momentum=config.momentum,
     )  # fmt: skip
+
+
+def create_scheduler(
+    config: TrainConfig, optimizer: torch.optim.Optimizer, updates_per_epoch: int
+) -> Any:
+    """timm's per-update learning-rate schedule over the run (None for ``sched="none"``).
+
+    The loop calls ``step_update(num_updates=n)`` after the n-th optimizer update (that sets
+    the lr of update n + 1) and ``step(epoch + 1)`` after each epoch, which a per-update
+    schedule (``step_on_epochs=False``) ignores. The run spans ``train_steps`` updates when set,
+    else ``epochs × updates_per_epoch``; poly uses power 0.9, step decays by 0.1 every third
+    of the run, multistep by 0.1 at each of ``decay_milestones``.
+    """
+    from timm.scheduler import create_scheduler_v2
+
     if config.sched == "none":
-        return optimizer, None
+        return None
+    updates_per_epoch = max(updates_per_epoch, 1)
+    epochs = config.run_epochs(updates_per_epoch)
+    length = config.train_steps / updates_per_epoch if config.train_steps else epochs
     scheduler, _ = create_scheduler_v2(
         optimizer,
         sched=config.sched,
-        num_epochs=config.epochs,
+        num_epochs=length,  # type: ignore[arg-type]  # timm multiplies it by updates_per_epoch
         warmup_epochs=config.warmup_epochs,
         warmup_lr=config.lr * 0.01,
         min_lr=config.min_lr,
         decay_rate=0.9 if config.sched == "poly" else 0.1,
-        decay_epochs=max(1, config.epochs // 3),
+        decay_epochs=max(1, epochs // 3),
+        # fractional epochs: timm multiplies them by updates_per_epoch
+        decay_milestones=_milestone_epochs(config.decay_milestones or (), updates_per_epoch),  # type: ignore[arg-type]
         step_on_epochs=False,
         updates_per_epoch=updates_per_epoch,
     )
-    return optimizer, scheduler
+    return scheduler
+
+
+def _milestone_epochs(milestones: tuple[int, ...], updates_per_epoch: int) -> list[float]:
+    """Milestones in updates as timm's multistep wants them: in epochs, which it multiplies
+    by ``updates_per_epoch``, and shifted by half an update. timm's MultiStepLRScheduler
+    decays at ``t`` once ``t + 1 >= milestone``, i.e. one update early; ``m + 0.5`` makes
+    ``step_update(num_updates=m - 1)`` keep the lr and ``step_update(num_updates=m)`` decay it,
+    robust to the float round trip through epochs."""
+    return [(m + 0.5) / updates_per_epoch for m in milestones]
+
+
+def create_optimizer_and_scheduler(
+    config: TrainConfig, model: nn.Module, updates_per_epoch: int
+) -> tuple[torch.optim.Optimizer, Any]:
+    """:func:`create_optimizer` and :func:`create_scheduler` of a run with
+    ``updates_per_epoch`` optimizer updates per epoch."""
+    optimizer = create_optimizer(config, model)
+    return optimizer, create_scheduler(config, optimizer, updates_per_epoch)

@@ -25,7 +25,8 @@ import zoo
 from .build import (
     build_loaders,
     create_model,
-    create_optimizer_and_scheduler,
+    create_optimizer,
+    create_scheduler,
     image_size,
     resolve_amp,
     seed_epoch,
@@ -107,6 +108,7 @@ class Run:
     train_loader: DataLoader
     val_loader: DataLoader
     size: int = 224  # training crop and validation size (train.build.image_size)
+    epochs: int = 1  # TrainConfig.run_epochs: train_steps over updates per epoch, or epochs
     start_epoch: int = 0
     num_updates: int = 0
     best: float = float("-inf")
@@ -200,13 +202,13 @@ def prepare_run(config: TrainConfig) -> Run:
     if config.channels_last:
         model = model.to(memory_format=torch.channels_last)
     train_loader, val_loader = build_loaders(config, data, model)
-    steps = len(train_loader) // config.grad_accum
-    steps = min(steps, config.max_steps_per_epoch or steps)
-    optimizer, scheduler = create_optimizer_and_scheduler(config, model, max(steps, 1))
+    optimizer = create_optimizer(config, model)
     step_module: nn.Module = TrainStep(model, task, config.label_smoothing)
     if config.compile:
         step_module = torch.compile(step_module)  # type: ignore[assignment]
     prepared = accelerator.prepare(step_module, optimizer, train_loader, val_loader)
+    steps = updates_per_epoch(config, len(prepared[2]))  # this process's share of the batches
+    scheduler = create_scheduler(config, optimizer, steps)
     ema = None
     if config.ema:
         from timm.utils import ModelEmaV3
@@ -215,7 +217,24 @@ def prepare_run(config: TrainConfig) -> Run:
     return Run(config=config, accelerator=accelerator, data=data, task=task, model=model,
                step_module=prepared[0], optimizer=prepared[1], scheduler=scheduler, ema=ema,
                train_loader=prepared[2], val_loader=prepared[3],
-               size=image_size(config, model, data))  # fmt: skip
+               size=image_size(config, model, data), epochs=config.run_epochs(steps))  # fmt: skip
+
+
+def updates_per_epoch(config: TrainConfig, batches: int) -> int:
+    """Optimizer updates in an epoch of ``batches`` batches: one per ``grad_accum`` batches,
+    and one on the epoch's last batch (accelerate syncs there), capped at
+    ``max_steps_per_epoch``; at least 1."""
+    updates = math.ceil(batches / config.grad_accum)
+    return max(1, min(updates, config.max_steps_per_epoch or updates))
+
+
+def steps_left(run: Run, start_updates: int) -> bool:
+    """Whether this epoch, begun at ``start_updates``, may take another optimizer update
+    (``max_steps_per_epoch``, ``train_steps``)."""
+    config = run.config
+    if config.max_steps_per_epoch and run.num_updates - start_updates >= config.max_steps_per_epoch:
+        return False
+    return not (config.train_steps and run.num_updates >= config.train_steps)
 
 
 def _progress(iterable: Any, enabled: bool, desc: str) -> Any:
@@ -256,10 +275,7 @@ def train_epoch(run: Run, epoch: int) -> float:
     loss_sum, seen, start_updates = torch.zeros((), device=accelerator.device), 0, run.num_updates
     show = config.progress and accelerator.is_main_process
     for images, targets in _progress(run.train_loader, show, f"epoch {epoch}"):
-        if (
-            config.max_steps_per_epoch
-            and run.num_updates - start_updates >= config.max_steps_per_epoch
-        ):
+        if not steps_left(run, start_updates):
             break
         loss = train_step(run, images, targets)
         loss_sum += loss.float() * len(images)
@@ -335,6 +351,9 @@ def _record(
 def fit(config: TrainConfig) -> FitResult:
     """Train ``config.model`` on ``config.data``; validate every epoch; keep the best.
 
+    The run lasts ``config.epochs`` epochs or, with ``config.train_steps``, exactly that many
+    optimizer updates (ceil(train_steps / updates per epoch) epochs, the last one cut short).
+
     Writes to ``config.output``: ``last.pt`` (atomic checkpoint each epoch), ``metrics.csv``,
     TensorBoard logs when TensorBoard is installed, and ``best/`` (``zoo.save_pretrained``
     of the best epoch, loadable with ``zoo.create_model("local-dir:.../best")``).
@@ -348,7 +367,9 @@ def fit(config: TrainConfig) -> FitResult:
         run.resume(config.resume)
     main = run.accelerator.is_main_process
     writer = _tensorboard(run.output) if main else None
-    for epoch in range(run.start_epoch, config.epochs):
+    for epoch in range(run.start_epoch, run.epochs):
+        if config.train_steps and run.num_updates >= config.train_steps:
+            break  # a resumed run that had finished, or more updates per epoch than counted
         started = time.perf_counter()
         train_loss = train_epoch(run, epoch)
         metrics = evaluate(run.eval_model, run.val_loader, run.task, len(run.data.classes),

@@ -33,10 +33,25 @@ def classification_transforms(
     hflip: float = 0.5,
     scale: tuple[float, float] | None = None,
     color_jitter: float = 0.0,
+    pad_crop: int = 0,
 ) -> v2.Compose:
-    """Train: random-resized crop, flip, jitter; eval: resize to ``size / crop_pct`` and centre
-    crop, as timm evaluates. Both normalise with the cfg's mean/std. Output ``(3, size, size)``."""
-    if train:
+    """Train: random-resized crop (area ``scale``), flip, jitter; eval: resize to
+    ``size / crop_pct`` and centre crop, as timm evaluates. Both normalise with the cfg's
+    mean/std. Output ``(3, size, size)``.
+
+    With ``pad_crop > 0`` training instead resizes to ``size`` if needed, pads ``pad_crop``
+    black pixels on each side and takes a random ``size × size`` crop (``scale`` unused), then
+    flips and jitters: He et al.'s CIFAR augmentation (pad 4, crop 32).
+    """
+    if train and pad_crop:
+        steps = [
+            v2.ToImage(),
+            v2.Resize(size, antialias=True),  # a no-op on images already ``size`` on a side
+            v2.RandomCrop(size, padding=pad_crop, fill=0),
+            v2.RandomHorizontalFlip(hflip),
+            *_jitter(color_jitter),
+        ]
+    elif train:
         steps = [
             v2.ToImage(),
             v2.RandomResizedCrop(size, scale=scale or (0.08, 1.0), antialias=True),
