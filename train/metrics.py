@@ -1,11 +1,15 @@
 """Validation metrics with torchmetrics: top-1/top-5 accuracy; for segmentation (ignore index
 255) the confusion matrix and, from it, mmsegmentation's IoU, Acc, aAcc, mIoU and mAcc.
 
-Predictions are gathered across processes before ``update`` (``accelerator.gather_for_metrics``
-drops the padding duplicates of uneven shards), so the metrics never sync themselves.
+The trainer gathers predictions across processes before ``update``
+(``accelerator.gather_for_metrics`` drops the padding duplicates of uneven shards), so its
+metrics never sync themselves; ``python -m train.validate`` gives each process its own shard and
+lets torchmetrics sum the states (``sync=True``).
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -15,21 +19,46 @@ from .data import IGNORE_INDEX
 
 
 class ClassificationMetrics:
-    """Top-1 and top-5 accuracy (fractions in [0, 1])."""
+    """Top-1 and top-5 accuracy (fractions in [0, 1]) and, with ``per_class``, each class's
+    accuracy (recall) and the confusion matrix.
 
-    def __init__(self, num_classes: int) -> None:
-        self.top1 = MulticlassAccuracy(num_classes, top_k=1, average="micro", sync_on_compute=False)
+    Args:
+        num_classes: K.
+        per_class: Also keep the ``(K, K)`` confusion matrix.
+        sync: Sum the states of all processes in ``compute`` (torch.distributed must be set
+            up; each process updates with its own shard). The trainer gathers predictions
+            itself and leaves this off.
+    """
+
+    def __init__(self, num_classes: int, per_class: bool = False, sync: bool = False) -> None:
+        self.top1 = MulticlassAccuracy(num_classes, top_k=1, average="micro", sync_on_compute=sync)
         self.top5 = MulticlassAccuracy(
-            num_classes, top_k=min(5, num_classes), average="micro", sync_on_compute=False
+            num_classes, top_k=min(5, num_classes), average="micro", sync_on_compute=sync
+        )
+        self.confmat = (
+            MulticlassConfusionMatrix(num_classes, sync_on_compute=sync) if per_class else None
         )
 
     def update(self, logits: Tensor, target: Tensor) -> None:
         """``logits (B, K)``, ``target (B,)``."""
-        self.top1.update(logits.float().cpu(), target.cpu())
-        self.top5.update(logits.float().cpu(), target.cpu())
+        logits, target = logits.float().cpu(), target.cpu()
+        self.top1.update(logits, target)
+        self.top5.update(logits, target)
+        if self.confmat is not None:
+            self.confmat.update(logits.argmax(1), target)
 
-    def compute(self) -> dict[str, float]:
-        return {"top1": float(self.top1.compute()), "top5": float(self.top5.compute())}
+    def compute(self) -> dict[str, Any]:
+        """``top1``, ``top5`` and, with ``per_class``, ``per_class_acc`` (NaN for a class with
+        no sample) and ``confusion_matrix`` (counts, rows = ground truth)."""
+        scores: dict[str, Any] = {"top1": float(self.top1.compute()),
+                                  "top5": float(self.top5.compute())}  # fmt: skip
+        if self.confmat is not None:
+            matrix = self.confmat.compute().double()  # (K, K)
+            labelled = matrix.sum(1)
+            acc = torch.where(labelled > 0, matrix.diag() / labelled.clamp(min=1), torch.nan)
+            scores["per_class_acc"] = acc.tolist()
+            scores["confusion_matrix"] = matrix.long().tolist()
+        return scores
 
 
 class SegmentationMetrics:
@@ -43,12 +72,16 @@ class SegmentationMetrics:
     Args:
         num_classes: K.
         device: Where the confusion matrix accumulates (predictions stay there; default CPU).
+        sync: Sum the confusion matrices of all processes in ``compute`` (see
+            :class:`ClassificationMetrics`).
     """
 
-    def __init__(self, num_classes: int, device: torch.device | str = "cpu") -> None:
+    def __init__(
+        self, num_classes: int, device: torch.device | str = "cpu", sync: bool = False
+    ) -> None:
         self.num_classes, self.device = num_classes, torch.device(device)
         self.confmat = MulticlassConfusionMatrix(
-            num_classes, ignore_index=IGNORE_INDEX, sync_on_compute=False
+            num_classes, ignore_index=IGNORE_INDEX, sync_on_compute=sync
         ).to(self.device)
 
     def update(self, prediction: Tensor, target: Tensor) -> None:

@@ -91,6 +91,54 @@ def write_confusion_matrix(matrix: list[list[int]], classes: list[str], path: Pa
         writer.writerows([name, *row] for name, row in zip(classes, matrix, strict=True))
 
 
+def plot_confusion_matrix(
+    matrix: list[list[int]], classes: list[str], path: str | Path, title: str = ""
+) -> None:
+    """The confusion matrix as a PNG heat map, written atomically: each row divided by its
+    total (so a cell is the share of that true class predicted as the column's class, and the
+    diagonal is the per-class accuracy), counts written in the cells up to 20 classes, class
+    names on the axes up to 60.
+
+    Args:
+        matrix: ``(K, K)`` counts, rows = ground truth, columns = prediction.
+        classes: K class names.
+        path: The ``.png`` to write.
+        title: A title above the plot.
+
+    Raises:
+        OSError: The file cannot be written.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display: a file only
+    from matplotlib.figure import Figure
+
+    counts = np.asarray(matrix, dtype=np.float64)  # (K, K)
+    shares = counts / np.maximum(counts.sum(1, keepdims=True), 1.0)
+    k = len(classes)
+    side = min(max(4.0, 0.35 * k + 2.0), 30.0)  # inches
+    figure = Figure(figsize=(side + 1.2, side), dpi=100)
+    axes = figure.add_subplot()
+    image = axes.imshow(shares, cmap="Blues", vmin=0.0, vmax=1.0, interpolation="nearest")
+    figure.colorbar(image, ax=axes, fraction=0.046, pad=0.04, label="share of the true class")
+    axes.set_xlabel("predicted")
+    axes.set_ylabel("true")
+    if title:
+        axes.set_title(title, fontsize=9)
+    if k <= 60:
+        axes.set_xticks(range(k), classes, rotation=90, fontsize=7)
+        axes.set_yticks(range(k), classes, fontsize=7)
+    if k <= 20:
+        for (row, col), value in np.ndenumerate(counts):
+            if value:
+                colour = "white" if shares[row, col] > 0.5 else "black"
+                axes.text(col, row, f"{int(value)}", ha="center", va="center", fontsize=6,
+                          color=colour)  # fmt: skip
+    figure.tight_layout()
+    with zoo.atomic_write(path) as file:
+        figure.savefig(file, format="png")
+
+
 def export_best(
     model: nn.Module,
     directory: Path,

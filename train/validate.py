@@ -20,8 +20,10 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
@@ -38,7 +40,18 @@ from .data import DataError, DataSplits, build_data, parse_spec
 from .transforms import Transformed, classification_transforms
 
 #: The data format that a tag's ``dataset`` was evaluated on (VOC12aug tags: VOC 2012 val).
-PUBLISHED_ON = {"cityscapes": "cityscapes", "ade20k": "ade20k", "voc12aug": "voc", "voc": "voc"}
+#: A model trained here records its data set's name (``digits``, ``digits-canvas``).
+PUBLISHED_ON = {
+    "cityscapes": "cityscapes",
+    "ade20k": "ade20k",
+    "voc12aug": "voc",
+    "voc": "voc",
+    "digits": "digits",
+    "digits-canvas": "digits",
+    "digits-hard": "digits-hard",
+}
+#: Segmentation inference modes, as :func:`zoo.segment` takes them.
+MODES = ("whole", "slide", "auto")
 SAVED_PREFIXES = ("local-dir:", "hf-hub:")
 
 
@@ -244,8 +257,11 @@ def evaluate_segmentation(
     batch_size: int = 1,
     workers: int = 0,
     progress: bool = False,
+    mode: str = "whole",
+    tta: str | None = None,
+    sync: bool = False,
 ) -> dict[str, Any]:
-    """Whole-image evaluation at the original resolution (see the module docstring).
+    """Evaluation at the original resolution (see the module docstring).
 
     Args:
         model: ``(B, 3, h, w) → (B, K, h, w)`` logits.
@@ -258,31 +274,52 @@ def evaluate_segmentation(
         batch_size: Images per forward; only consecutive images of one size share a batch.
         workers: DataLoader worker processes (decoding and resizing).
         progress: A progress bar on a terminal.
+        mode: ``"whole"`` (one forward pass per resized image), ``"slide"`` (windows of the
+            model's input size at two thirds of it, as :func:`zoo.segment`) or ``"auto"``.
+            Anything but ``"whole"`` needs a zoo model (its pretrained cfg).
+        tta: None, or ``"flip"``: average the softmax of the image and its mirror image.
+        sync: Sum the confusion matrices of all processes (each evaluates its own shard).
 
     Returns:
-        :meth:`SegmentationMetrics.compute` (fractions) plus ``images``.
+        :meth:`SegmentationMetrics.compute` (fractions) plus ``images`` (all processes).
 
     Raises:
-        zoo.ZooError: An unreadable image or mask (the message names the file).
+        zoo.ZooError: An unreadable image or mask (the message names the file); a bad
+            ``mode``/``tta``.
     """
-    model.eval()
-    device = torch.device(device)
     from .metrics import SegmentationMetrics  # torchmetrics: the train extra
 
-    metrics = SegmentationMetrics(num_classes, device=device)
+    model.eval()
+    device = torch.device(device)
+    plain = mode == "whole" and tta is None
+    metrics = SegmentationMetrics(num_classes, device=device, sync=sync)
     loader = _loader(TestInputs(dataset, resize, mean, std), 1, workers, _single, device)
     count = 0
     for batch in same_size_batches(_progress(loader, len(loader), progress, "image"), batch_size):
         inputs = torch.stack([inputs for inputs, _ in batch]).to(device)  # (B, 3, h, w)
         targets = torch.stack([mask for _, mask in batch]).to(device)  # (B, H, W)
-        logits = model(inputs)  # (B, K, h, w)
+        if plain:
+            logits = model(inputs)  # (B, K, h, w)
+        else:
+            logits = zoo.segment_logits(model, inputs, mode=mode, tta=tta, batch_size=4)
         if logits.shape[-2:] != targets.shape[-2:]:
             logits = F.interpolate(
                 logits, size=targets.shape[-2:], mode="bilinear", align_corners=False
             )
         metrics.update(logits.argmax(1), targets)  # (B, H, W) each
         count += len(batch)
-    return {**metrics.compute(), "images": count}
+    return {**metrics.compute(), "images": _total(count, device, sync)}
+
+
+def _total(count: int, device: torch.device, sync: bool) -> int:
+    """``count`` summed over all processes (when ``sync``)."""
+    if not sync:
+        return count
+    import torch.distributed as dist
+
+    value = torch.tensor([count], dtype=torch.float64, device=device)
+    dist.all_reduce(value)
+    return int(value.item())
 
 
 # -- classification -------------------------------------------------------------------------
@@ -295,30 +332,54 @@ def evaluate_classification(
     batch_size: int = 32,
     workers: int = 0,
     progress: bool = False,
+    tta: str | None = None,
+    sync: bool = False,
 ) -> dict[str, Any]:
-    """Top-1/top-5 (fractions) and the mean cross-entropy, with the training's evaluation
-    transform (resize to ``size / crop_pct``, centre crop, the cfg's mean/std).
+    """Top-1/top-5, per-class accuracy (fractions), the confusion matrix and the mean
+    cross-entropy, with the training's evaluation transform (resize to ``size / crop_pct``,
+    centre crop, the cfg's mean/std).
+
+    Args:
+        model: ``(B, 3, S, S) → (B, K)`` logits, with a timm ``pretrained_cfg``.
+        dataset: ``(image, class index)`` pairs.
+        num_classes: K.
+        device: Where the model runs.
+        batch_size: Images per forward.
+        workers: DataLoader worker processes.
+        progress: A progress bar on a terminal.
+        tta: None, or ``"flip"``: average the softmax of the image and its mirror image (the
+            loss is then the NLL of the averaged probabilities).
+        sync: Sum the metric states of all processes (each evaluates its own shard).
 
     Raises:
-        zoo.ZooError: An unreadable image (the message names the file).
+        zoo.ZooError: An unreadable image (the message names the file); a bad ``tta``.
     """
+    if tta not in (None, "flip"):
+        raise zoo.ConfigError(f"--tta must be flip (or left out), got {tta!r}")
     model.eval()
     device = torch.device(device)
     cfg: dict[str, Any] = dict(cast(dict, model.pretrained_cfg))
     size = int(cfg.get("input_size", (3, 224, 224))[-1])
     transformed = Transformed(dataset, classification_transforms(cfg, size, train=False))
     loader = _loader(transformed, batch_size, workers, _collate, device)
+    from torchmetrics.aggregation import SumMetric
+
     from .metrics import ClassificationMetrics  # torchmetrics: the train extra
 
-    metrics = ClassificationMetrics(num_classes)
-    loss_sum, count = 0.0, 0
+    metrics = ClassificationMetrics(num_classes, per_class=True, sync=sync)
+    loss_sum, count = SumMetric(sync_on_compute=sync), SumMetric(sync_on_compute=sync)
     for batch in checked(_progress(loader, len(loader), progress, "batch")):
         images, targets = batch[0].to(device), batch[1].to(device)  # (B, 3, S, S), (B,)
-        logits = model(images)  # (B, K)
-        loss_sum += float(F.cross_entropy(logits.float(), targets, reduction="sum"))
+        logits = model(images).float()  # (B, K)
+        if tta == "flip":  # log of the mean probabilities: argmax and NLL of the average
+            probs = (logits.softmax(1) + model(images.flip(-1)).float().softmax(1)) / 2
+            logits = probs.clamp(min=1e-12).log()
+        loss_sum.update(float(F.cross_entropy(logits, targets, reduction="sum")))
+        count.update(float(len(targets)))
         metrics.update(logits, targets)
-        count += len(targets)
-    return {**metrics.compute(), "val_loss": loss_sum / max(count, 1), "images": count}
+    total = float(count.compute())
+    return {**metrics.compute(), "val_loss": float(loss_sum.compute()) / max(total, 1.0),
+            "images": int(total)}  # fmt: skip
 
 
 # -- the whole evaluation -------------------------------------------------------------------
@@ -326,10 +387,15 @@ def _percent(value: float) -> float | None:
     return None if math.isnan(value) else 100.0 * value
 
 
-def published_miou(info: Any, kind: str, split: str, num_classes: int) -> float | None:
-    """The mIoU (percent) recorded with the weights, when it was measured on this data set's
-    validation split with these classes; else None. A trained model records a fraction."""
-    value = info.metrics.get("mIoU")
+#: The metric a tag or saved model records, per task, and how validate's result names it.
+REFERENCE_METRIC = {"segmentation": "mIoU", "classification": "top1"}
+
+
+def published_metric(info: Any, kind: str, split: str, num_classes: int) -> float | None:
+    """The primary metric (percent: mIoU, or top-1) recorded with the weights, when it was
+    measured on this data set's validation split with these classes; else None. A trained
+    model records a fraction."""
+    value = info.metrics.get(REFERENCE_METRIC.get(info.task, "mIoU"))
     if (
         PUBLISHED_ON.get(info.dataset or "") != kind
         or split != "val"
@@ -339,6 +405,36 @@ def published_miou(info: Any, kind: str, split: str, num_classes: int) -> float 
     ):
         return None
     return float(value) * 100.0 if value <= 1.0 else float(value)
+
+
+def published_miou(info: Any, kind: str, split: str, num_classes: int) -> float | None:
+    """:func:`published_metric` of a segmentation model (kept for callers of v0.x)."""
+    return published_metric(info, kind, split, num_classes)
+
+
+@dataclass(frozen=True)
+class Shard:
+    """This process's part of the evaluation: images ``rank``, ``rank + world``, ... ."""
+
+    device: torch.device
+    rank: int = 0
+    world: int = 1
+
+    def of(self, dataset: Dataset) -> Dataset:
+        size = len(dataset)  # type: ignore[arg-type]
+        return dataset if self.world == 1 else Subset(dataset, range(self.rank, size, self.world))
+
+
+def shard_for(device: torch.device) -> Shard:
+    """One process, or — under ``torchrun`` / ``accelerate launch`` (``WORLD_SIZE`` > 1) —
+    this process's rank, with torch.distributed set up by accelerate (gloo on CPUs, NCCL on
+    GPUs, one GPU per process)."""
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return Shard(device=device)
+    from accelerate import PartialState
+
+    state = PartialState(cpu=device.type == "cpu")
+    return Shard(state.device, state.process_index, state.num_processes)
 
 
 def validate(
@@ -351,8 +447,13 @@ def validate(
     limit: int | None = None,
     workers: int = 0,
     progress: bool = False,
+    mode: str = "whole",
+    tta: str | None = None,
 ) -> dict[str, Any]:
     """Evaluate ``model_name`` on the ``split`` of ``data`` (see the module docstring).
+
+    Under ``torchrun``/``accelerate launch`` each process evaluates every ``world``-th image
+    and the metric states are summed, so the numbers are those of one process.
 
     Args:
         model_name: A registry tag, ``local-dir:PATH`` or ``hf-hub:org/name``.
@@ -365,13 +466,18 @@ def validate(
         limit: Evaluate the first ``limit`` images only.
         workers: DataLoader worker processes.
         progress: A progress bar (on a terminal).
+        mode: Segmentation: ``"whole"`` (default, how every published tag here was
+            evaluated), ``"slide"`` or ``"auto"`` (see :func:`zoo.segment`).
+        tta: None (default, as the tags' single-scale numbers) or ``"flip"``.
 
     Returns:
         Segmentation: ``aAcc``, ``mIoU``, ``mAcc`` (percent), ``per_class`` (``[{"class",
         "IoU", "Acc"}, ...]``, percent or None where undefined), ``confusion_matrix`` (pixel
-        counts, rows = ground truth) and, when it applies, ``published_mIoU`` and
-        ``mIoU_difference`` (ours − published). Classification: ``top1``, ``top5`` (percent)
-        and ``val_loss``. Both: ``model``, ``data``, ``split``, ``images``.
+        counts, rows = ground truth). Classification: ``top1``, ``top5``, ``per_class``
+        (``[{"class", "Acc"}, ...]``, percent), ``confusion_matrix`` (image counts) and
+        ``val_loss``. Both: ``model``, ``data``, ``split``, ``images``, ``mode``, ``tta``
+        and, when the data set is the one the weights' metric was measured on,
+        ``published_<metric>`` and ``<metric>_difference`` (ours − published).
 
     Raises:
         zoo.ZooError: A bad model name, weights, checkpoint, option or data set.
@@ -379,36 +485,39 @@ def validate(
     info = zoo.model_info(model_name)
     if batch_size is None:
         batch_size = 1 if info.task == "segmentation" else 32
-    _check_options(batch_size, limit, workers)
-    target = resolve_device(device)
+    _check_options(batch_size, limit, workers, mode, tta, info.task)
+    shard = shard_for(resolve_device(device))
     model = load_model(model_name, checkpoint)
     num_classes = int(getattr(model, "num_classes", info.num_classes))
     splits = open_split(data, info.task, split, num_classes)
-    dataset = _limited(splits.train if split == "train" else splits.val, limit)
-    model.to(target)
-    head = {"model": model_name, "data": data, "split": split}
-    common: dict[str, Any] = dict(
-        device=target, batch_size=batch_size, workers=workers, progress=progress
-    )
+    dataset = shard.of(_limited(splits.train if split == "train" else splits.val, limit))
+    model.to(shard.device)
+    head = {"model": model_name, "data": data, "split": split, "mode": mode, "tta": tta}
+    common: dict[str, Any] = dict(device=shard.device, batch_size=batch_size, workers=workers,
+                                  progress=progress and shard.rank == 0, tta=tta,
+                                  sync=shard.world > 1)  # fmt: skip
     if info.task != "segmentation":
         scores = evaluate_classification(model, dataset, num_classes, **common)
-        return {**head, "images": scores["images"], "top1": 100.0 * scores["top1"],
-                "top5": 100.0 * scores["top5"], "val_loss": scores["val_loss"]}  # fmt: skip
-    resize = info.test_resize
-    scores = evaluate_segmentation(model, dataset, num_classes, resize, info.mean, info.std,
-                                   **common)  # fmt: skip
-    policy = None if resize is None else {"mode": resize.mode, "size": list(resize.size)}
-    result = {**head, "test_resize": policy,
-              **segmentation_summary(scores, splits.classes)}  # fmt: skip
-    published = published_miou(info, parse_spec(data)[0], split, num_classes)
-    if published is not None:
-        ours = result["mIoU"]
-        result["published_mIoU"] = published
-        result["mIoU_difference"] = None if ours is None else ours - published
+        result = {**head, **classification_summary(scores, splits.classes)}
+    else:
+        resize = info.test_resize
+        scores = evaluate_segmentation(model, dataset, num_classes, resize, info.mean, info.std,
+                                       mode=mode, **common)  # fmt: skip
+        policy = None if resize is None else {"mode": resize.mode, "size": list(resize.size)}
+        result = {**head, "test_resize": policy,
+                  **segmentation_summary(scores, splits.classes)}  # fmt: skip
+    published = published_metric(info, parse_spec(data)[0], split, num_classes)
+    if published is not None and limit is None:
+        metric = REFERENCE_METRIC[info.task]
+        ours = result[metric]
+        result[f"published_{metric}"] = published
+        result[f"{metric}_difference"] = None if ours is None else ours - published
     return result
 
 
-def _check_options(batch_size: int, limit: int | None, workers: int) -> None:
+def _check_options(
+    batch_size: int, limit: int | None, workers: int, mode: str, tta: str | None, task: str
+) -> None:
     def positive(value: Any) -> bool:
         return isinstance(value, int) and not isinstance(value, bool) and value >= 1
 
@@ -418,6 +527,12 @@ def _check_options(batch_size: int, limit: int | None, workers: int) -> None:
         raise zoo.ConfigError(f"--limit must be a positive integer, got {limit!r}")
     if not (positive(workers) or workers == 0):
         raise zoo.ConfigError(f"--workers must be 0 or a positive integer, got {workers!r}")
+    if mode not in MODES:
+        raise zoo.ConfigError(f"--mode must be one of {', '.join(MODES)}, got {mode!r}")
+    if mode != "whole" and task != "segmentation":
+        raise zoo.ConfigError(f"--mode {mode} is for segmentation models; this one classifies")
+    if tta not in (None, "flip"):
+        raise zoo.ConfigError(f"--tta must be flip (or left out), got {tta!r}")
 
 
 def segmentation_summary(scores: dict[str, Any], classes: Sequence[str]) -> dict[str, Any]:
@@ -432,6 +547,20 @@ def segmentation_summary(scores: dict[str, Any], classes: Sequence[str]) -> dict
         "per_class": [
             {"class": c, "IoU": _percent(i), "Acc": _percent(a)} for c, i, a in per_class
         ],
+        "confusion_matrix": scores["confusion_matrix"],
+    }
+
+
+def classification_summary(scores: dict[str, Any], classes: Sequence[str]) -> dict[str, Any]:
+    """:func:`evaluate_classification`'s fractions in percent (per-class None where a class
+    has no image)."""
+    per_class = zip(classes, scores["per_class_acc"], strict=True)
+    return {
+        "images": scores["images"],
+        "top1": 100.0 * scores["top1"],
+        "top5": 100.0 * scores["top5"],
+        "val_loss": scores["val_loss"],
+        "per_class": [{"class": c, "Acc": _percent(a)} for c, a in per_class],
         "confusion_matrix": scores["confusion_matrix"],
     }
 
@@ -453,30 +582,55 @@ def class_table(per_class: list[dict[str, Any]]) -> str:
     return "\n".join([*rows, rule])
 
 
+#: Classification reports print the per-class table up to this many classes (all are in --out).
+MAX_TABLE_CLASSES = 100
+
+
+def accuracy_table(per_class: list[dict[str, Any]]) -> str:
+    """Classification's per-class table: class, Acc (percent, ``nan`` without an image)."""
+    width = max(len("Class"), *(len(row["class"]) for row in per_class))
+    rule = f"+-{'-' * width}-+--------+"
+    rows = [rule, f"| {'Class':<{width}} |    Acc |", rule]
+    rows += [f"| {v['class']:<{width}} | {_cell(v['Acc']):>6} |" for v in per_class]
+    return "\n".join([*rows, rule])
+
+
 def report(result: dict[str, Any]) -> str:
     """What the command prints."""
     count = result["images"]
+    settings = [f"{result.get('mode', 'whole')}"] if "mIoU" in result else []
+    settings += ["flip"] if result.get("tta") else []
     title = (
         f"{result['model']} on {result['data']} ({result['split']}, {count} "
-        f"image{'' if count == 1 else 's'})"
+        f"image{'' if count == 1 else 's'}{', ' if settings else ''}{', '.join(settings)})"
     )
     if "top1" in result:
-        return f"{title}\ntop-1 {result['top1']:.2f}  top-5 {result['top5']:.2f}"
-    lines = [
-        title,
-        class_table(result["per_class"]),
-        f"aAcc {_cell(result['aAcc'])}  mIoU {_cell(result['mIoU'])}  mAcc {_cell(result['mAcc'])}",
-    ]
-    if "published_mIoU" in result:
-        difference = result["mIoU_difference"]
+        per_class = result["per_class"]
+        table = (
+            accuracy_table(per_class)
+            if len(per_class) <= MAX_TABLE_CLASSES
+            else f"({len(per_class)} classes: per-class accuracy in --out)"
+        )
+        lines = [title, table, f"top-1 {result['top1']:.2f}  top-5 {result['top5']:.2f}"]
+        metric, label = "top1", "top-1"
+    else:
+        lines = [
+            title,
+            class_table(result["per_class"]),
+            f"aAcc {_cell(result['aAcc'])}  mIoU {_cell(result['mIoU'])}  "
+            f"mAcc {_cell(result['mAcc'])}",
+        ]
+        metric, label = "mIoU", "mIoU"
+    if f"published_{metric}" in result:
+        difference = result[f"{metric}_difference"]
         where = (
             "recorded in its config.json"
             if result["model"].startswith(SAVED_PREFIXES)
             else "published, zoo.model_info"
         )
         lines.append(
-            f"reference mIoU {result['published_mIoU']:.2f} ({where}), ours "
-            f"{_cell(result['mIoU'])}, difference "
+            f"reference {label} {result[f'published_{metric}']:.2f} ({where}), ours "
+            f"{_cell(result[metric])}, difference "
             f"{'nan' if difference is None else f'{difference:+.2f}'}"
         )
     return "\n".join(lines)
@@ -525,7 +679,20 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", help="cpu, cuda or auto")
     p.add_argument("--workers", type=int, default=4, help="data-loading processes")
     p.add_argument("--limit", type=int, help="evaluate the first N images only")
+    p.add_argument(
+        "--mode",
+        default="whole",
+        choices=MODES,
+        help="segmentation: whole image (default: how every published tag here was evaluated), "
+        "sliding windows of the model's input size, or auto",
+    )
+    p.add_argument(
+        "--tta",
+        choices=("flip",),
+        help="test-time augmentation: average with the horizontally flipped image",
+    )
     p.add_argument("--out", help="write all metrics to this JSON file")
+    p.add_argument("--confusion-matrix", metavar="PNG", help="draw the confusion matrix here")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True)
     return p
 
@@ -542,8 +709,9 @@ def main(argv: list[str] | None = None) -> int:
     message = missing_extra()
     if message:  # after parsing, so that --help works with the core install alone
         return _fail(f"error: {message}")
-    if args.out and Path(args.out).is_dir():
-        return _fail(f"error: --out {args.out} is a directory; name a .json file")
+    for option, path in (("--out", args.out), ("--confusion-matrix", args.confusion_matrix)):
+        if path and Path(path).is_dir():
+            return _fail(f"error: {option} {path} is a directory; name a file")
     try:
         result = validate(
             args.model,
@@ -555,15 +723,34 @@ def main(argv: list[str] | None = None) -> int:
             args.limit,
             args.workers,
             args.progress,
+            args.mode,
+            args.tta,
         )
     except zoo.ZooError as exc:  # model, weights, checkpoint, option and data errors
         return _fail(f"{'data error' if isinstance(exc, DataError) else 'error'}: {exc}")
+    if os.environ.get("RANK", "0") != "0":  # under torchrun: one report, from rank 0
+        return 0
     print(report(result))
-    if args.out:
+    return _write_outputs(result, args.out, args.confusion_matrix)
+
+
+def _write_outputs(result: dict[str, Any], out: str | None, png: str | None) -> int:
+    if out:
         try:
-            write_json(result, args.out)
+            write_json(result, out)
         except OSError as exc:
-            return _fail(f"error: cannot write --out {args.out}: {exc}")
+            return _fail(f"error: cannot write --out {out}: {exc}")
+    if png:
+        from .outputs import plot_confusion_matrix
+
+        classes = [row["class"] for row in result["per_class"]]
+        title = f"{result['model']} on {result['data']} ({result['split']})"
+        try:
+            plot_confusion_matrix(result["confusion_matrix"], classes, png, title)
+        except ImportError:
+            return _fail("error: --confusion-matrix needs matplotlib: pip install matplotlib")
+        except (OSError, ValueError) as exc:
+            return _fail(f"error: cannot write --confusion-matrix {png}: {exc}")
     return 0
 
 

@@ -34,7 +34,7 @@ from .io import from_pretrained, save_pretrained
 from .labels import get_labels, get_palette
 from .push import push_to_hub
 from .runtime import ORTModel, fastest_backend
-from .segment import SegmentationResult, segment
+from .segment import SegmentationResult, segment, segment_logits
 from .video import VideoResult, segment_video
 
 __version__ = "0.1.0"
@@ -70,5 +70,6 @@ __all__ = [
     "push_to_hub",
     "save_pretrained",
     "segment",
+    "segment_logits",
     "segment_video",
 ]

@@ -302,18 +302,11 @@ def _segment_one(
     for scale in s.scales:
         size = (max(1, round(base[0] * scale)), max(1, round(base[1] * scale)))
         x = _to_tensor(image, size, s).to(device=device, dtype=dtype)
-        for flipped in (False, True) if s.flip else (False,):
-            inputs = x.flip(-1) if flipped else x
-            logits = _slide(model, inputs, s) if mode == "slide" else model(inputs)
-            logits = logits.flip(-1) if flipped else logits
-            logits = logits[0].float()
-            if logits.shape[-2:] != (base[1], base[0]):
-                logits = _interpolate(logits, (base[1], base[0]))
-            term = logits.softmax(0) if averaged else logits
-            scores = term if scores is None else scores + term
+        term = _scores(model, x, s, mode, averaged, (base[1], base[0]))[0]  # (K, h, w)
+        scores = term if scores is None else scores + term
     assert scores is not None
-    if averaged:
-        scores = scores / (len(s.scales) * (2 if s.flip else 1))
+    if len(s.scales) > 1:
+        scores = scores / len(s.scales)
     mask, probs = _to_original(scores.cpu(), (height, width), return_probs, averaged)
     return SegmentationResult(
         mask=mask,
@@ -325,6 +318,78 @@ def _segment_one(
         mode=mode,
         input_size=(base[1], base[0]),
     )
+
+
+def _scores(
+    model: nn.Module,
+    x: Tensor,
+    s: _Settings,
+    mode: str,
+    averaged: bool,
+    size: tuple[int, int] | None = None,
+) -> Tensor:
+    """``(B, K, H, W)`` float32 scores of normalised inputs ``x`` ``(B, 3, h, w)``: the logits
+    resized bilinearly to ``size`` = (H, W) (default: the input's), or (``averaged``) their
+    softmax probabilities, averaged with the mirrored run when ``s.flip``."""
+    total: Tensor | None = None
+    size = size or (x.shape[-2], x.shape[-1])
+    for flipped in (False, True) if s.flip else (False,):
+        inputs = x.flip(-1) if flipped else x
+        if mode == "slide":
+            logits = torch.cat([_slide(model, one[None], s) for one in inputs])
+        else:
+            logits = model(inputs)
+        logits = (logits.flip(-1) if flipped else logits).float()  # (B, K, h, w)
+        if logits.shape[-2:] != size:
+            logits = F.interpolate(logits, size=size, mode="bilinear", align_corners=False)
+        term = logits.softmax(1) if averaged else logits
+        total = term if total is None else total + term
+    assert total is not None
+    return total / 2 if s.flip else total
+
+
+@torch.inference_mode()
+def segment_logits(
+    model: nn.Module,
+    inputs: Tensor,
+    *,
+    mode: str = "whole",
+    tta: str | None = None,
+    crop: tuple[int, int] | None = None,
+    stride: tuple[int, int] | None = None,
+    batch_size: int = 4,
+) -> Tensor:
+    """Scores of inputs that are already resized and normalised: the model step of
+    :func:`segment`, for evaluation loops that prepare their own batches.
+
+    Args:
+        model: A segmentation model; switched to eval mode.
+        inputs: ``(B, 3, h, w)`` normalised images at the test-time size, on the model's
+            device.
+        mode: ``"whole"``, ``"slide"`` or ``"auto"`` (as in :func:`segment`, decided on
+            ``h × w``).
+        tta: None, or ``"flip"``: the mean softmax probabilities of the image and its mirror
+            image (scales need the original image: use :func:`segment`).
+        crop: Sliding window ``(height, width)`` (default: the cfg's input size).
+        stride: Window stride (default: two thirds of ``crop``).
+        batch_size: Windows per forward pass in slide mode.
+
+    Returns:
+        ``(B, K, h, w)`` float32: logits without TTA, probabilities with it (the argmax is the
+        prediction either way).
+
+    Raises:
+        ConfigError: Unknown ``mode``/``tta``, bad ``crop``/``stride``/``batch_size``, or not a
+            segmentation model.
+    """
+    if tta not in (None, "flip"):
+        raise ConfigError(f"tta must be None or 'flip' here, got {tta!r}")
+    s = _settings(model, mode, tta, crop, stride, batch_size)
+    model.eval()
+    if mode == "auto":
+        areas = inputs.shape[-2] * inputs.shape[-1] / (s.crop[0] * s.crop[1])
+        mode = "slide" if areas > AUTO_SLIDE_AREAS and s.resize.mode != "none" else "whole"
+    return _scores(model, inputs, s, mode, averaged=s.flip)
 
 
 def _interpolate(logits: Tensor, size: tuple[int, int]) -> Tensor:
