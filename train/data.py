@@ -23,8 +23,21 @@ from torchvision import tv_tensors
 import zoo
 
 IGNORE_INDEX = 255
+#: Digit-canvas pixels at least this bright are ink (labelled with their digit).
+INK = 64
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif"}
-FORMATS = ("imagefolder", "cifar10", "voc", "cityscapes", "ade20k", "masks", "digits")
+FORMATS = (
+    "imagefolder",
+    "cifar10",
+    "voc",
+    "cityscapes",
+    "ade20k",
+    "masks",
+    "digits",
+    "digits-hard",
+)
+#: Formats generated in memory (no path).
+BUILT_IN = ("digits", "digits-hard")
 SPLITS = ("train", "val")
 #: The task of each on-disk format (digits serve both).
 FORMAT_TASKS = {
@@ -34,6 +47,7 @@ FORMAT_TASKS = {
     "cityscapes": "segmentation",
     "ade20k": "segmentation",
     "masks": "segmentation",
+    "digits-hard": "segmentation",
 }
 
 
@@ -54,6 +68,7 @@ class Augment:
 AUGMENT_DEFAULTS: dict[tuple[str, str], Augment] = {
     ("digits", "classification"): Augment(hflip=0.0, scale=(0.6, 1.0)),
     ("digits", "segmentation"): Augment(hflip=0.0, scale=(0.5, 2.0)),
+    ("digits-hard", "segmentation"): Augment(hflip=0.0, scale=(0.5, 2.0)),
     ("cifar10", "classification"): Augment(hflip=0.5, scale=(0.6, 1.0)),
     ("imagefolder", "classification"): Augment(hflip=0.5, scale=(0.08, 1.0)),
     ("voc", "segmentation"): Augment(hflip=0.5, scale=(0.5, 2.0)),
@@ -88,7 +103,7 @@ def parse_spec(spec: str) -> tuple[str, str]:
     kind, _, path = spec.partition(":")
     if kind not in FORMATS:
         raise DataError(f"Unknown data format {kind!r} in {spec!r}; use one of {FORMATS}")
-    if kind != "digits" and not path:
+    if kind not in BUILT_IN and not path:
         raise DataError(f"{kind}: needs a path, e.g. {kind}:path/to/dataset")
     return kind, path
 
@@ -119,13 +134,13 @@ def build_data(
     unknown = sorted(set(splits) - set(SPLITS))
     if unknown or not splits:
         raise DataError(f"{spec}: unknown split {unknown or list(splits)}; use train or val")
-    if kind != "digits" and not root.exists():
+    if kind not in BUILT_IN and not root.exists():
         raise DataError(f"{kind}: no such directory {root}")
     wanted = FORMAT_TASKS.get(kind, task)
     if wanted != task:
         raise DataError(f"{kind}: is a {wanted} data set, but the model does {task}")
-    if kind == "digits":
-        data = digits(task, seed)
+    if kind in BUILT_IN:
+        data = digits(task, seed, hard=kind == "digits-hard")
     elif kind == "imagefolder":
         data = image_folder(root, seed)
     elif kind == "cifar10":
@@ -228,13 +243,62 @@ class DigitsCanvas(Dataset):
                 y = row * cell + int(rng.integers(0, cell - glyph + 1))
                 x = col * cell + int(rng.integers(0, cell - glyph + 1))
                 canvas[y : y + glyph, x : x + glyph] = ink
-                mask[y : y + glyph, x : x + glyph][ink >= 64] = self.labels[pick] + 1
+                mask[y : y + glyph, x : x + glyph][ink >= INK] = self.labels[pick] + 1
         image = torch.from_numpy(canvas).expand(3, -1, -1).clone()  # (3, S, S)
         return tv_tensors.Image(image), tv_tensors.Mask(torch.from_numpy(mask))
 
 
-def digits(task: str, seed: int = 0) -> DataSplits:
-    """The digits split 80/20 (fixed by ``seed``); as canvases for segmentation."""
+class HardDigitsCanvas(DigitsCanvas):
+    """A harder digit canvas: what a model must see beyond a few pixels to label.
+
+    Each canvas has a noisy background (values below the ink threshold), clutter — 4 to 8
+    fragments (a random 3×3 to 5×5 block of a random digit, scaled 2–4×) labelled background —
+    and 3 to 5 whole digits at random positions and scales (2–4×: 16 to 32 pixels) that may
+    overlap one another and the clutter; a later digit's ink covers what is under it, in the
+    image and in the mask. Classes as :class:`DigitsCanvas`.
+    """
+
+    def __getitem__(self, index: int) -> tuple[tv_tensors.Image, tv_tensors.Mask]:
+        rng = np.random.default_rng([self.seed, index, 1])
+        size = self.size
+        canvas = rng.integers(0, INK // 2, (size, size)).astype(np.uint8)  # (S, S) noise
+        mask = np.zeros((size, size), np.uint8)
+        for _ in range(int(rng.integers(4, 9))):
+            side, scale = int(rng.integers(3, 6)), int(rng.integers(2, 5))
+            top, left = (int(v) for v in rng.integers(0, 8 - side + 1, 2))
+            piece = self.images[int(rng.integers(len(self.labels)))][
+                top : top + side, left : left + side
+            ]
+            self._paste(canvas, None, np.kron(piece, np.ones((scale, scale), np.uint8)), 0, rng)
+        for _ in range(int(rng.integers(3, 6))):
+            pick, scale = int(rng.integers(len(self.labels))), int(rng.integers(2, 5))
+            ink = np.kron(self.images[pick], np.ones((scale, scale), np.uint8))
+            self._paste(canvas, mask, ink, int(self.labels[pick]) + 1, rng)
+        image = torch.from_numpy(canvas).expand(3, -1, -1).clone()  # (3, S, S)
+        return tv_tensors.Image(image), tv_tensors.Mask(torch.from_numpy(mask))
+
+    def _paste(
+        self,
+        canvas: np.ndarray,
+        mask: np.ndarray | None,
+        ink: np.ndarray,
+        label: int,
+        rng: np.random.Generator,
+    ) -> None:
+        """Draw ``ink`` at a random position; its ink pixels (≥ :data:`INK`) cover the canvas
+        and, with a ``mask``, are labelled ``label``."""
+        height, width = ink.shape
+        y = int(rng.integers(0, self.size - height + 1))
+        x = int(rng.integers(0, self.size - width + 1))
+        drawn = ink >= INK
+        canvas[y : y + height, x : x + width][drawn] = ink[drawn]
+        if mask is not None:
+            mask[y : y + height, x : x + width][drawn] = label
+
+
+def digits(task: str, seed: int = 0, hard: bool = False) -> DataSplits:
+    """The digits split 80/20 (fixed by ``seed``); as canvases for segmentation (``hard``:
+    :class:`HardDigitsCanvas`, segmentation only)."""
     images, labels = _digits_arrays()
     train_idx, val_idx = _split(len(labels), seed, 0.2)
     train: Dataset
@@ -243,10 +307,12 @@ def digits(task: str, seed: int = 0) -> DataSplits:
         train = DigitsClassification(images[train_idx], labels[train_idx])
         val = DigitsClassification(images[val_idx], labels[val_idx])
         return DataSplits("digits", task, train, val, [str(d) for d in range(10)])
-    train = DigitsCanvas(images[train_idx], labels[train_idx], count=800, seed=seed)
-    val = DigitsCanvas(images[val_idx], labels[val_idx], count=200, seed=seed + 1)
+    canvas = HardDigitsCanvas if hard else DigitsCanvas
+    train = canvas(images[train_idx], labels[train_idx], count=800, seed=seed)
+    val = canvas(images[val_idx], labels[val_idx], count=200, seed=seed + 1)
     names = ["background"] + [str(d) for d in range(10)]
-    return DataSplits("digits-canvas", task, train, val, names, image_side=train.size)
+    name = "digits-hard" if hard else "digits-canvas"
+    return DataSplits(name, task, train, val, names, image_side=train.size)
 
 
 # -- classification folders -----------------------------------------------------------------

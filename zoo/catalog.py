@@ -79,6 +79,20 @@ def contract_note() -> str:
     return head + ", except:\n\n" + "\n".join(lines)
 
 
+def measured_note(architecture: str) -> str | None:
+    """What ``benchmarks/results.py`` measured for the family of ``architecture`` (Markdown
+    in ``zoo/bundled/measured/<family>.md``, e.g. the spatial-LSTM ablation), for its model
+    cards; None when nothing was measured or the name is not a registered architecture."""
+    from importlib.resources import files
+
+    try:
+        family = model_entrypoint(architecture).__module__.rsplit(".", 1)[-1]
+    except (RuntimeError, KeyError):
+        return None
+    note = files("zoo") / "bundled" / "measured" / f"{family}.md"
+    return note.read_text(encoding="utf-8").strip() if note.is_file() else None
+
+
 def update_readme(path: Path, check: bool = False) -> bool:
     """Rewrite the table between the README's markers; return whether it was already current."""
     text = path.read_text(encoding="utf-8")

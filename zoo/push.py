@@ -9,6 +9,7 @@ from pathlib import Path
 
 from torch import nn
 
+from .catalog import measured_note
 from .errors import ConfigError, HubUnreachableError
 from .factory import ModelInfo, model_info
 from .hub import hub_endpoint, hub_reachable
@@ -90,6 +91,9 @@ def _card_body(info: ModelInfo, repo_id: str, metrics: dict[str, float]) -> str:
         lines += ["", f"Test-time resize: {describe_resize(info.test_resize)}."]
     if info.paper_ids:
         lines += ["", f"Architecture: {', '.join(info.paper_ids)}."]
+    note = measured_note(info.architecture)
+    if note:
+        lines += ["", "## Measured in vision-zoo", "", note]
     lines += ["", "## Labels", "", *_label_table(info)]
     if len(info.labels) > _MAX_LABELS_IN_CARD:
         lines.append(f"| … | {len(info.labels) - _MAX_LABELS_IN_CARD} more (see `config.json`) |")

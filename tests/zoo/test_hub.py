@@ -113,3 +113,21 @@ def test_push_when_unreachable_fails_fast(monkeypatch, tmp_path):
         zoo.push_to_hub(zoo.create_model("resnet20_cifar"), "org/nowhere")
     assert time.monotonic() - start < 5.0
     hub._probe_cache.clear()
+
+
+def test_spatial_lstm_cards_report_the_measured_ablation(tmp_path):
+    """The ablation that benchmarks/results.py measured (zoo/bundled/measured/slstm.md) is in
+    the card of every spatial-LSTM model, whatever it found, and in no other family's card."""
+    from zoo.catalog import measured_note
+    from zoo.push import model_card
+
+    note = measured_note("slstm_resnet50")
+    assert note and "with and without its zig-zag LSTM" in note and "95 % CI" in note
+    assert measured_note("fcn_resnet50") is None and measured_note("no_such_model") is None
+    model = zoo.create_model("slstm", backbone="test_resnet", num_classes=3)
+    zoo.save_pretrained(model, tmp_path / "slstm", labels=["a", "b", "c"])
+    card = model_card(zoo.model_info(f"local-dir:{tmp_path / 'slstm'}"), "me/slstm")
+    assert "## Measured in vision-zoo" in card and note.splitlines()[0] in card
+    fcn = zoo.create_model("fcn", backbone="test_resnet", num_classes=3, aux_head=False)
+    zoo.save_pretrained(fcn, tmp_path / "fcn", labels=["a", "b", "c"])
+    assert "## Measured" not in model_card(zoo.model_info(f"local-dir:{tmp_path / 'fcn'}"), "me/f")

@@ -9,6 +9,9 @@ Two scan modes:
 - ``renet``: a bidirectional LSTM sweeps every row, then another sweeps every column of the
   result (a ReNet layer: Visin et al., "ReNet: A Recurrent Neural Network Based Alternative to
   Convolutional Networks", 2015, arXiv:1505.00393).
+
+``scan="none"`` builds the same head without the LSTM (reduce, then the 3×3 fuse conv over the
+reduced features alone): the control of the ablation in ``benchmarks/results.py``.
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ from ._seg import (
 )
 
 SCANS = ("zigzag", "renet")
+#: Scan modes of the head: the LSTM's, or none (the ablation control).
+HEAD_SCANS = (*SCANS, "none")
 #: Parts of timm's model contract that do not hold for this family (README, model table).
 CONTRACT_LIMITS = {
     "torch.compile(fullgraph=True)": "in training, Dynamo does not capture nn.LSTM (it raises "
@@ -101,16 +106,19 @@ class SpatialLSTM(nn.Module):
 
 
 class SpatialLSTMDecoder(nn.Module):
-    """Reduce the deepest features, run the spatial LSTM, fuse both with a 3×3 conv."""
+    """Reduce the deepest features, run the spatial LSTM, fuse both with a 3×3 conv
+    (``scan="none"``: no LSTM, the fuse conv sees the reduced features only)."""
 
     def __init__(self, in_channels: int, scan: str, channels: int = 256) -> None:
         super().__init__()
         self.reduce = conv_bn_relu(in_channels, channels, 1)
-        self.lstm = SpatialLSTM(channels, channels // 2, scan)
-        self.fuse = conv_bn_relu(2 * channels, channels, 3)
+        self.lstm = SpatialLSTM(channels, channels // 2, scan) if scan != "none" else None
+        self.fuse = conv_bn_relu((2 if self.lstm is not None else 1) * channels, channels, 3)
 
     def forward(self, features: list[Tensor]) -> Tensor:
         reduced = self.reduce(features[-1])  # (B, 256, h, w)
+        if self.lstm is None:
+            return self.fuse(reduced)
         context = self.lstm(reduced)  # (B, 256, h, w)
         return self.fuse(torch.cat([reduced, context], dim=1))
 
@@ -120,7 +128,8 @@ class SpatialLSTMSeg(SegmentationModel):
 
     Args:
         backbone: timm backbone name.
-        scan: ``"zigzag"`` (default) or ``"renet"``.
+        scan: ``"zigzag"`` (default), ``"renet"``, or ``"none"`` (no LSTM: the ablation
+            control).
         **kwargs: See :class:`~zoo.models._seg.SegmentationModel` (output stride 32 by
             default: the LSTM's sequence grows with the square of the feature resolution).
     """
@@ -128,8 +137,8 @@ class SpatialLSTMSeg(SegmentationModel):
     default_output_stride = 32
 
     def __init__(self, backbone: str = "resnet50", scan: str = "zigzag", **kwargs: Any) -> None:
-        if scan not in SCANS:
-            raise ConfigError(f"scan must be one of {SCANS}, got {scan!r}")
+        if scan not in HEAD_SCANS:
+            raise ConfigError(f"scan must be one of {HEAD_SCANS}, got {scan!r}")
         self.scan = scan
         super().__init__(backbone=backbone, **kwargs)
 

@@ -44,3 +44,19 @@ def test_spatial_lstm_gives_every_position_global_context(scan):
     x = torch.randn(1, 3, 128, 128, requires_grad=True)
     model(x)[0, 0, -1, -1].backward()  # bottom-right output pixel
     assert x.grad[0, :, :16, :16].abs().sum() > 0  # depends on the top-left corner
+
+
+def test_scan_none_is_the_same_head_without_the_lstm():
+    """The ablation control: every module of the head but the LSTM, and a fuse conv over the
+    reduced features alone (256 input channels instead of 512)."""
+    kwargs = dict(backbone="test_resnet", num_classes=3, output_stride=8)
+    with_lstm = zoo.create_model("slstm", **kwargs)
+    without = zoo.create_model("slstm", scan="none", **kwargs)
+    assert without.decoder.lstm is None
+    lstm = sum(p.numel() for p in with_lstm.decoder.lstm.parameters())
+    fuse_extra = 256 * 256 * 3 * 3  # the fuse conv's weights for the LSTM's 256 channels
+    count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
+    assert count(with_lstm) - count(without) == lstm + fuse_extra
+    assert without(torch.randn(1, 3, 64, 64)).shape == (1, 3, 64, 64)
+    with pytest.raises(zoo.ConfigError, match="none"):
+        zoo.create_model("slstm", scan="diagonal", **kwargs)
