@@ -43,7 +43,10 @@ def test_every_recorded_command_is_one_the_trainer_accepts(tmp_path):
             got = dict(parsed[name]) if name == "model_kwargs" else parsed[name]
             same = tuple(got) == tuple(value) if isinstance(value, tuple) else got == value
             assert same, (name, got, value)
-        validate_parser().parse_args(results.validate_command(recipe, "runs/x", budget))
+        checked = validate_parser().parse_args(
+            results.validate_command(recipe, 1, "runs/x", budget)
+        )
+        assert checked.seed == 1  # validated on the split it was not trained on
 
 
 def test_the_ablation_is_paired_by_seed_and_shares_runs_with_the_table(tmp_path):
@@ -69,7 +72,14 @@ def test_the_ablation_is_paired_by_seed_and_shares_runs_with_the_table(tmp_path)
     assert rows["digits"]["mIoU_diff"] == 0.0 and rows["digits"]["params_added"] == 1e6
     sentence = results.conclusion(list(rows.values()))
     assert "on `digits-hard` the LSTM helped: +3.00" in sentence
-    assert "on `digits` the LSTM made no difference we can resolve" in sentence
+    assert "interval includes the claimed +1.5" in sentence  # 3 ± 1.96
+    assert "on `digits` the LSTM was inconclusive" in sentence
+
+
+def test_a_partial_full_run_cannot_overwrite_the_published_tables(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        results.parse_args(["--only", "fcn"])
+    assert exit_.value.code == 2 and "would replace the published tables" in capsys.readouterr().err
 
 
 @pytest.mark.slow

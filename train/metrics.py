@@ -28,9 +28,17 @@ class ClassificationMetrics:
         sync: Sum the states of all processes in ``compute`` (torch.distributed must be set
             up; each process updates with its own shard). The trainer gathers predictions
             itself and leaves this off.
+        device: Where the states accumulate (with NCCL, the process's GPU).
     """
 
-    def __init__(self, num_classes: int, per_class: bool = False, sync: bool = False) -> None:
+    def __init__(
+        self,
+        num_classes: int,
+        per_class: bool = False,
+        sync: bool = False,
+        device: torch.device | str = "cpu",
+    ) -> None:
+        self.device = torch.device(device)
         self.top1 = MulticlassAccuracy(num_classes, top_k=1, average="micro", sync_on_compute=sync)
         self.top5 = MulticlassAccuracy(
             num_classes, top_k=min(5, num_classes), average="micro", sync_on_compute=sync
@@ -38,10 +46,13 @@ class ClassificationMetrics:
         self.confmat = (
             MulticlassConfusionMatrix(num_classes, sync_on_compute=sync) if per_class else None
         )
+        for metric in (self.top1, self.top5, self.confmat):
+            if metric is not None:
+                metric.to(self.device)
 
     def update(self, logits: Tensor, target: Tensor) -> None:
         """``logits (B, K)``, ``target (B,)``."""
-        logits, target = logits.float().cpu(), target.cpu()
+        logits, target = logits.float().to(self.device), target.to(self.device)
         self.top1.update(logits, target)
         self.top5.update(logits, target)
         if self.confmat is not None:
@@ -53,7 +64,7 @@ class ClassificationMetrics:
         scores: dict[str, Any] = {"top1": float(self.top1.compute()),
                                   "top5": float(self.top5.compute())}  # fmt: skip
         if self.confmat is not None:
-            matrix = self.confmat.compute().double()  # (K, K)
+            matrix = self.confmat.compute().double().cpu()  # (K, K)
             labelled = matrix.sum(1)
             acc = torch.where(labelled > 0, matrix.diag() / labelled.clamp(min=1), torch.nan)
             scores["per_class_acc"] = acc.tolist()

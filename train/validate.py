@@ -91,10 +91,12 @@ def resolve_device(device: str) -> torch.device:
     return torch.device(device)
 
 
-def open_split(data: str, task: str, split: str, num_classes: int) -> DataSplits:
+def open_split(data: str, task: str, split: str, num_classes: int, seed: int = 0) -> DataSplits:
     """The data set with ``split`` opened (the other split of directory-per-split formats is
     left out). ``num_classes`` (the model's) names the classes of ``masks:`` data without a
-    ``classes.json``.
+    ``classes.json``; ``seed`` is the training run's, for formats split at random (``digits``,
+    ``digits-hard``, folders without split directories): another seed's validation split
+    holds images that run trained on.
 
     Raises:
         DataError: See :func:`train.data.build_data`; also a class count that is not the
@@ -102,7 +104,8 @@ def open_split(data: str, task: str, split: str, num_classes: int) -> DataSplits
     """
     kind, path = parse_spec(data)
     unnamed = kind == "masks" and not (Path(path).expanduser() / "classes.json").is_file()
-    splits = build_data(data, task, num_classes=num_classes if unnamed else None, splits=(split,))
+    splits = build_data(data, task, seed, num_classes=num_classes if unnamed else None,
+                        splits=(split,))  # fmt: skip
     if len(splits.classes) != num_classes:
         raise DataError(
             f"{data} has {len(splits.classes)} classes ({splits.name}) but the model predicts "
@@ -366,8 +369,9 @@ def evaluate_classification(
 
     from .metrics import ClassificationMetrics  # torchmetrics: the train extra
 
-    metrics = ClassificationMetrics(num_classes, per_class=True, sync=sync)
-    loss_sum, count = SumMetric(sync_on_compute=sync), SumMetric(sync_on_compute=sync)
+    metrics = ClassificationMetrics(num_classes, per_class=True, sync=sync, device=device)
+    loss_sum = SumMetric(sync_on_compute=sync).to(device)  # NCCL syncs device tensors only
+    count = SumMetric(sync_on_compute=sync).to(device)
     for batch in checked(_progress(loader, len(loader), progress, "batch")):
         images, targets = batch[0].to(device), batch[1].to(device)  # (B, 3, S, S), (B,)
         logits = model(images).float()  # (B, K)
@@ -449,6 +453,7 @@ def validate(
     progress: bool = False,
     mode: str = "whole",
     tta: str | None = None,
+    seed: int = 0,
 ) -> dict[str, Any]:
     """Evaluate ``model_name`` on the ``split`` of ``data`` (see the module docstring).
 
@@ -469,6 +474,8 @@ def validate(
         mode: Segmentation: ``"whole"`` (default, how every published tag here was
             evaluated), ``"slide"`` or ``"auto"`` (see :func:`zoo.segment`).
         tta: None (default, as the tags' single-scale numbers) or ``"flip"``.
+        seed: The training run's ``--seed`` for data sets split at random (see
+            :func:`open_split`).
 
     Returns:
         Segmentation: ``aAcc``, ``mIoU``, ``mAcc`` (percent), ``per_class`` (``[{"class",
@@ -486,10 +493,12 @@ def validate(
     if batch_size is None:
         batch_size = 1 if info.task == "segmentation" else 32
     _check_options(batch_size, limit, workers, mode, tta, info.task)
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise zoo.ConfigError(f"--seed must be an integer ≥ 0 (the training run's), got {seed!r}")
     shard = shard_for(resolve_device(device))
     model = load_model(model_name, checkpoint)
     num_classes = int(getattr(model, "num_classes", info.num_classes))
-    splits = open_split(data, info.task, split, num_classes)
+    splits = open_split(data, info.task, split, num_classes, seed)
     dataset = shard.of(_limited(splits.train if split == "train" else splits.val, limit))
     model.to(shard.device)
     head = {"model": model_name, "data": data, "split": split, "mode": mode, "tta": tta}
@@ -691,6 +700,13 @@ def parser() -> argparse.ArgumentParser:
         choices=("flip",),
         help="test-time augmentation: average with the horizontally flipped image",
     )
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="the training run's --seed, for data split at random (digits, digits-hard, "
+        "folders without train/val directories); the trainer's default is 0",
+    )
     p.add_argument("--out", help="write all metrics to this JSON file")
     p.add_argument("--confusion-matrix", metavar="PNG", help="draw the confusion matrix here")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True)
@@ -725,6 +741,7 @@ def main(argv: list[str] | None = None) -> int:
             args.progress,
             args.mode,
             args.tta,
+            args.seed,
         )
     except zoo.ZooError as exc:  # model, weights, checkpoint, option and data errors
         return _fail(f"{'data error' if isinstance(exc, DataError) else 'error'}: {exc}")

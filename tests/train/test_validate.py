@@ -234,6 +234,7 @@ def _bad_cases(tmp: Path, road_model: str) -> list[tuple[list[str], str]]:
         ([road_model, "digits", "--checkpoint", str(tmp / "w.pth")], r"--checkpoint loads"),
         ([tag, "digits", "--checkpoint", str(tmp / "w.pth")], r"w\.pth: no such file"),
         ([road_model, "digits", "--limit", "0"], r"--limit must be a positive integer"),
+        ([road_model, "digits", "--seed", "-1"], r"--seed must be an integer ≥ 0"),
     ]
 
 

@@ -171,3 +171,16 @@ def test_two_processes_give_the_numbers_of_one(task, classifier, segmenter, tmp_
             assert sharded[metric] == pytest.approx(single[metric], abs=1e-9)
     if task == "classification":
         assert sharded["val_loss"] == pytest.approx(single["val_loss"], rel=1e-5)
+
+
+def test_seed_picks_the_training_runs_validation_split():
+    """digits is split at random by the run's seed: validating seed 1's model on seed 0's split
+    would score images it trained on."""
+    from train.validate import open_split
+
+    for seed in (0, 1):
+        ours = open_split("digits", "classification", "val", 10, seed).val
+        trainer = build_data("digits", "classification", seed).val
+        assert np.array_equal(ours.images, trainer.images)
+    other = open_split("digits", "classification", "val", 10, 1).val
+    assert not np.array_equal(other.images, build_data("digits", "classification", 0).val.images)
