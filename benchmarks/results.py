@@ -96,7 +96,7 @@ class Recipe:
 
 
 def recipes(budget: Budget) -> list[Recipe]:
-    cifar = dict(epochs=budget.cifar_epochs, batch_size=64, lr=0.1, warmup_epochs=1)
+    cifar = dict(epochs=budget.cifar_epochs, batch_size=32, lr=0.1, warmup_epochs=1)
     rows = [
         Recipe("classification", f"ResNet-{depth} (He et al. 2016)", f"resnet{depth}_cifar",
                "digits", cifar, 32)

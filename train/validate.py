@@ -4,10 +4,12 @@
         --data cityscapes:data/cityscapes [--split val] [--checkpoint FILE] [--out m.json]
 
 Segmentation follows mmsegmentation's single-scale, whole-image protocol: each image is resized
-with the tag's test-time policy (``zoo.model_info(name).test_resize``; none: as it is),
-normalised with the tag's mean/std, run whole, and its logits are resized bilinearly back to
-the original size, where the argmax is compared with the label (255 ignored). Per-class IoU
-and Acc, aAcc, mIoU and mAcc come from the confusion matrix summed over the split, in percent.
+with the tag's test-time policy (``zoo.model_info(name).test_resize``; without one, the short
+side to the short side of the model's input size: ``zoo.model_info(name).resize_policy()``, as
+:func:`zoo.segment` resizes), normalised with the tag's mean/std, run whole, and its logits
+are resized bilinearly back to the original size, where the argmax is compared with the
+label (255 ignored). Per-class IoU and Acc, aAcc, mIoU and mAcc come from the confusion matrix
+summed over the split, in percent.
 Classification: top-1/top-5 (percent) and the loss with the training's evaluation transform.
 When the data set is the one a tag's published mIoU was measured on, both are printed (for a
 saved model, the mIoU its config.json records).
@@ -18,6 +20,7 @@ Exit codes: 0 done, 2 bad model name, checkpoint, data set or option (one line o
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -298,20 +301,54 @@ def evaluate_segmentation(
     metrics = SegmentationMetrics(num_classes, device=device, sync=sync)
     loader = _loader(TestInputs(dataset, resize, mean, std), 1, workers, _single, device)
     count = 0
-    for batch in same_size_batches(_progress(loader, len(loader), progress, "image"), batch_size):
-        inputs = torch.stack([inputs for inputs, _ in batch]).to(device)  # (B, 3, h, w)
-        targets = torch.stack([mask for _, mask in batch]).to(device)  # (B, H, W)
-        if plain:
-            logits = model(inputs)  # (B, K, h, w)
-        else:
-            logits = zoo.segment_logits(model, inputs, mode=mode, tta=tta, batch_size=4)
-        if logits.shape[-2:] != targets.shape[-2:]:
-            logits = F.interpolate(
-                logits, size=targets.shape[-2:], mode="bilinear", align_corners=False
-            )
-        metrics.update(logits.argmax(1), targets)  # (B, H, W) each
-        count += len(batch)
+    batches = same_size_batches(_progress(loader, len(loader), progress, "image"), batch_size)
+    with all_or_none(device, sync):
+        for batch in batches:
+            inputs = torch.stack([inputs for inputs, _ in batch]).to(device)  # (B, 3, h, w)
+            targets = torch.stack([mask for _, mask in batch]).to(device)  # (B, H, W)
+            if plain:
+                logits = model(inputs)  # (B, K, h, w)
+            else:
+                logits = zoo.segment_logits(model, inputs, mode=mode, tta=tta, batch_size=4)
+            if logits.shape[-2:] != targets.shape[-2:]:
+                logits = F.interpolate(
+                    logits, size=targets.shape[-2:], mode="bilinear", align_corners=False
+                )
+            metrics.update(logits.argmax(1), targets)  # (B, H, W) each
+            count += len(batch)
     return {**metrics.compute(), "images": _total(count, device, sync)}
+
+
+@contextlib.contextmanager
+def all_or_none(device: torch.device, sync: bool) -> Iterator[None]:
+    """Run one process's shard; with ``sync``, every process then learns whether any other
+    stopped on an error, before the metric states are summed. Each then exits with one line
+    (torchrun's agent would kill them instead; a launcher without one, such as srun, would
+    leave them waiting in that sum until the collective's timeout, half an hour on gloo).
+
+    Raises:
+        Exception: This process's own error, re-raised once all processes know of it.
+        zoo.ZooError: Another process stopped on an error (its message is on its stderr).
+    """
+    failure: BaseException | None = None
+    try:
+        yield
+    except Exception as exc:
+        if not sync:
+            raise
+        failure = exc
+    if not sync:
+        return
+    import torch.distributed as dist
+
+    failed = torch.tensor([0.0 if failure is None else 1.0], device=device)
+    dist.all_reduce(failed, op=dist.ReduceOp.MAX)
+    if failure is not None:
+        raise failure
+    if failed.item():
+        raise zoo.ZooError(
+            "another process stopped on an error (its message is above); no metrics summed"
+        )
 
 
 def _total(count: int, device: torch.device, sync: bool) -> int:
@@ -372,15 +409,16 @@ def evaluate_classification(
     metrics = ClassificationMetrics(num_classes, per_class=True, sync=sync, device=device)
     loss_sum = SumMetric(sync_on_compute=sync).to(device)  # NCCL syncs device tensors only
     count = SumMetric(sync_on_compute=sync).to(device)
-    for batch in checked(_progress(loader, len(loader), progress, "batch")):
-        images, targets = batch[0].to(device), batch[1].to(device)  # (B, 3, S, S), (B,)
-        logits = model(images).float()  # (B, K)
-        if tta == "flip":  # log of the mean probabilities: argmax and NLL of the average
-            probs = (logits.softmax(1) + model(images.flip(-1)).float().softmax(1)) / 2
-            logits = probs.clamp(min=1e-12).log()
-        loss_sum.update(float(F.cross_entropy(logits, targets, reduction="sum")))
-        count.update(float(len(targets)))
-        metrics.update(logits, targets)
+    with all_or_none(device, sync):
+        for batch in checked(_progress(loader, len(loader), progress, "batch")):
+            images, targets = batch[0].to(device), batch[1].to(device)  # (B, 3, S, S), (B,)
+            logits = model(images).float()  # (B, K)
+            if tta == "flip":  # log of the mean probabilities: argmax and NLL of the average
+                probs = (logits.softmax(1) + model(images.flip(-1)).float().softmax(1)) / 2
+                logits = probs.clamp(min=1e-12).log()
+            loss_sum.update(float(F.cross_entropy(logits, targets, reduction="sum")))
+            count.update(float(len(targets)))
+            metrics.update(logits, targets)
     total = float(count.compute())
     return {**metrics.compute(), "val_loss": float(loss_sum.compute()) / max(total, 1.0),
             "images": int(total)}  # fmt: skip
@@ -509,10 +547,10 @@ def validate(
         scores = evaluate_classification(model, dataset, num_classes, **common)
         result = {**head, **classification_summary(scores, splits.classes)}
     else:
-        resize = info.test_resize
+        resize = info.resize_policy()  # the policy zoo.segment applies
         scores = evaluate_segmentation(model, dataset, num_classes, resize, info.mean, info.std,
                                        mode=mode, **common)  # fmt: skip
-        policy = None if resize is None else {"mode": resize.mode, "size": list(resize.size)}
+        policy = {"mode": resize.mode, "size": list(resize.size)}
         result = {**head, "test_resize": policy,
                   **segmentation_summary(scores, splits.classes)}  # fmt: skip
     published = published_metric(info, parse_spec(data)[0], split, num_classes)

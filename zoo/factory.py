@@ -24,6 +24,7 @@ from .meta import (
     TestResize,
     ZooMeta,
     check_config,
+    default_test_resize,
     meta_of,
     read_config,
     zoo_cfg,
@@ -292,6 +293,13 @@ class ModelInfo:
     source: dict[str, str] = field(default_factory=dict)
     available: bool | None = None
     availability: str = ""
+
+    def resize_policy(self) -> TestResize:
+        """The test-time resize :func:`zoo.segment` applies to this model's inputs (and
+        ``python -m train.validate`` evaluates with): ``test_resize`` where the weights record
+        one, else the short side to the short side of ``input_size``, keeping the aspect ratio.
+        ``.output_size(w, h)`` gives an image's test-time ``(width, height)``."""
+        return self.test_resize or default_test_resize(self.input_size)
 
 
 @functools.lru_cache(maxsize=256)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -79,6 +79,12 @@ class TestResize:
         if long_side:
             scale = min(scale, long_side / max(width, height))
         return int(width * scale + 0.5), int(height * scale + 0.5)
+
+
+def default_test_resize(input_size: Sequence[int]) -> TestResize:
+    """The test-time resize of weights that record none: the short side to the short side of
+    ``input_size`` = ``(C, H, W)``, keeping the aspect ratio (torchvision's ``Resize(int)``)."""
+    return TestResize("keep_ratio", (0, int(min(input_size[-2], input_size[-1]))))
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ from torch import Tensor, nn
 from .errors import ConfigError
 from .images import ImageSource, load_image
 from .labels import get_labels, get_palette
-from .meta import TestResize, cfg_dict, meta_of
+from .meta import TestResize, cfg_dict, default_test_resize, meta_of
 from .runtime import device_and_dtype, with_backend
 
 MODES = ("auto", "whole", "slide")
@@ -248,7 +248,7 @@ def _settings(
         raise ConfigError(
             "segment needs K ≥ 2 logits (one per class); this model has one output channel."
         )
-    resize = meta.test_resize or TestResize("keep_ratio", (0, int(min(size[1], size[2]))))
+    resize = meta.test_resize or default_test_resize(size)
     mean = torch.tensor(cfg.get("mean") or (0.485, 0.456, 0.406), dtype=torch.float32)
     std = torch.tensor(cfg.get("std") or (0.229, 0.224, 0.225), dtype=torch.float32)
     return _Settings(

@@ -134,12 +134,14 @@ def test_predictions_are_compared_pixel_by_pixel():
         # one size for all: same-size images share a batch, a new size starts another
         ({"mode": "whole", "size": [48, 24]}, [(40, 30), (40, 30), (100, 20)], 2,
          [(2, 3, 24, 48), (1, 3, 24, 48)]),
-        (None, [(40, 30)], 1, [(1, 3, 30, 40)]),  # no policy: the image as it is
+        # no policy: as zoo.segment, the short side to the input size's (32 here): 40×30 → 43×32
+        (None, [(40, 30)], 1, [(1, 3, 32, 43)]),
     ],
-    ids=["keep_ratio", "whole", "none"],
+    ids=["keep_ratio", "whole", "no-policy"],
 )  # fmt: skip
 def test_the_model_sees_the_test_time_size(tmp_path, monkeypatch, policy, sizes, batch_size, seen):
-    name = _constant_model(tmp_path / "model", test_resize=policy)
+    size = {} if policy else {"input_size": (3, 32, 32)}
+    name = _constant_model(tmp_path / "model", test_resize=policy, **size)
     colour = (200, 100, 50)
     for index, (width, height) in enumerate(sizes):
         label = np.zeros((height, width))
@@ -164,7 +166,13 @@ def test_the_model_sees_the_test_time_size(tmp_path, monkeypatch, policy, sizes,
     labelled = sum(w * (h - 1) for w, h in sizes)
     assert np.asarray(result["confusion_matrix"]).sum() == labelled
     assert result["aAcc"] == 100.0 and result["mIoU"] == 100.0
-    assert result["test_resize"] == policy
+    assert result["test_resize"] == (policy or {"mode": "keep_ratio", "size": [0, 32]})
+    resized = zoo.model_info(name).resize_policy().output_size(*sizes[-1])
+    assert resized == (seen[-1][3], seen[-1][2])  # (w, h)
+    # the same size zoo.segment runs the model at
+    image = Image.new("RGB", sizes[-1], colour)
+    segmented = zoo.segment(original(name, pretrained=True), image)
+    assert segmented.input_size == tuple(seen[-1][2:])
 
 
 # -- classification ---------------------------------------------------------------------------
@@ -256,6 +264,24 @@ def test_an_unreadable_image_in_a_worker_process_is_one_line(road_model, tmp_pat
     out, err = capsys.readouterr()
     assert code == 2 and len(err.strip().splitlines()) == 1 and not out, err
     assert "ulm_000000_000002_leftImg8bit.png" in err and "Traceback" not in err
+
+
+@pytest.mark.slow
+def test_an_error_on_one_process_stops_every_process(road_model, tmp_path):
+    """Rank 1's shard (frames 1 and 3) holds the unreadable frame. Rank 0 learns of it before
+    the metric sum and stops with its own line (torchrun's agent would otherwise kill it; a
+    launcher without one, such as srun, would leave it waiting half an hour in gloo)."""
+    for index in range(4):
+        image = cityscapes_frame(tmp_path, "val", "ulm", index, np.zeros((8, 8)))
+    image.write_bytes(b"not an image")
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone",
+               "--nproc-per-node", "2", "-m", "train.validate", "--model", road_model,
+               "--data", f"cityscapes:{tmp_path}", "--device", "cpu", "--workers", "0"]  # fmt: skip
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=180)
+    assert done.returncode != 0 and "difference" not in done.stdout
+    assert "ulm_000000_000003_leftImg8bit.png" in done.stderr  # rank 1's own error
+    assert "another process stopped on an error" in done.stderr  # rank 0, told in time
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA is available here")
