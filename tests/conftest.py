@@ -44,25 +44,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
-#: The longest test files under ``--runslow`` (2 cores), longest first. ``make test`` hands
-#: whole files to two xdist workers in collection order; starting these first keeps one worker
-#: from running the README's trainings alone at the end.
-LONGEST_FIRST = (
-    "tests/test_readme.py",
-    "tests/zoo/test_mmseg_parity.py",
-    "tests/zoo/test_timm_contract.py",
-    "tests/zoo/test_export.py",
-    "tests/train/test_fit.py",
-)
-
-
-def _start_rank(item: pytest.Item) -> int:
-    path = item.nodeid.split("::")[0]
-    return LONGEST_FIRST.index(path) if path in LONGEST_FIRST else len(LONGEST_FIRST)
-
-
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    items.sort(key=_start_rank)  # stable: the order within and between other files is kept
     skip_slow = pytest.mark.skip(reason="slow: pass --runslow")
     skip_heavy = pytest.mark.skip(reason="heavy: pass --runheavy")
     for item in items:
