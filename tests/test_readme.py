@@ -87,10 +87,10 @@ def test_every_readme_block_runs_offline(hub_server, tmp_path):
                 env=env,
                 stdout=out,
                 stderr=subprocess.STDOUT,
-                timeout=900,
+                timeout=1800,
             ).returncode
         except subprocess.TimeoutExpired:
-            code = "timeout (900 s)"
+            code = "timeout (1800 s)"
     text = log.read_text()
     print("\n".join(line for line in text.splitlines() if line.startswith(("---", "    ok"))))
     assert code == 0, f"exit {code}:\n{text[-8000:]}"
