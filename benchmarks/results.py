@@ -35,6 +35,7 @@ import argparse
 import contextlib
 import csv
 import datetime
+import json
 import math
 import os
 import platform
@@ -189,7 +190,6 @@ def run_one(job: dict[str, Any]) -> dict[str, Any]:
                                   "--out", str(output / "validate.json")])  # fmt: skip
     if code != 0:
         raise RuntimeError(f"{output}: exit {code} (see {output / 'log.txt'})")
-    import json
 
     metrics = json.loads((output / "validate.json").read_text())
     info = zoo.model_info(f"local-dir:{output}/best")
@@ -205,7 +205,6 @@ def run_one(job: dict[str, Any]) -> dict[str, Any]:
 
 def store_row(output: Path, train: list[str], validate: list[str], row: dict[str, Any]) -> None:
     """Keep a finished run's row beside it, with the commands that made it."""
-    import json
 
     import zoo
 
@@ -216,7 +215,6 @@ def store_row(output: Path, train: list[str], validate: list[str], row: dict[str
 def trained_seconds(output: Path, train: list[str]) -> float | None:
     """The training time of a run already trained with exactly ``train`` (its best model
     kept), else None."""
-    import json
 
     try:
         saved = json.loads((output / "row.json").read_text())
@@ -229,7 +227,6 @@ def trained_seconds(output: Path, train: list[str]) -> float | None:
 
 def cached_row(output: Path, train: list[str], validate: list[str]) -> dict[str, Any] | None:
     """The row of a run already done with exactly these commands (``--fresh`` ignores it)."""
-    import json
 
     try:
         saved = json.loads((output / "row.json").read_text())

@@ -449,11 +449,6 @@ def published_metric(info: Any, kind: str, split: str, num_classes: int) -> floa
     return float(value) * 100.0 if value <= 1.0 else float(value)
 
 
-def published_miou(info: Any, kind: str, split: str, num_classes: int) -> float | None:
-    """:func:`published_metric` of a segmentation model (kept for callers of v0.x)."""
-    return published_metric(info, kind, split, num_classes)
-
-
 @dataclass(frozen=True)
 class Shard:
     """This process's part of the evaluation: images ``rank``, ``rank + world``, ... ."""
