@@ -34,6 +34,11 @@ os.environ.pop("HF_HUB_OFFLINE", None)
 
 import pytest  # noqa: E402
 
+FAIL_FAST_S = 10.0
+"""Bound for "fails within seconds" checks. What they guard against costs far more (Hub retries
+~20 s on a refused port, minutes on a silent one); these 2-core machines vary 2-4x, so the
+bound is loose. Whether a call touched the network is checked with ``connections``, not timed."""
+
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--runslow", action="store_true", help="also run tests marked slow")
@@ -70,6 +75,29 @@ def hub_server():
         yield server
     close_session()  # pooled connections to this server must not reach the next module's
     hub._probe_cache.clear()
+
+
+def refuse_connections(monkeypatch: pytest.MonkeyPatch) -> list:
+    """From now on, refuse and record every outgoing TCP connection the test process attempts.
+
+    Returns the list of attempted addresses: empty at the end shows that a call never touched
+    the network (not even to probe the Hub). Listening servers in the process are unaffected.
+    """
+    attempts: list = []
+
+    def refuse(sock: socket.socket, address, *args, **kwargs):
+        attempts.append(address)
+        raise ConnectionRefusedError(f"test forbids connecting to {address}")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket.socket, "connect_ex", refuse)
+    return attempts
+
+
+@pytest.fixture
+def connections(monkeypatch) -> list:
+    """:func:`refuse_connections` for the whole test."""
+    return refuse_connections(monkeypatch)
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import pytest
 from huggingface_hub import constants
 
 import zoo
-from tests.conftest import free_port
+from tests.conftest import FAIL_FAST_S, free_port
 from zoo import hub
 
 
@@ -38,7 +38,7 @@ def test_closed_port_fails_fast(endpoint, name):
     start = time.monotonic()
     with pytest.raises(zoo.HubUnreachableError) as info:
         zoo.create_model(name, pretrained=True)
-    assert time.monotonic() - start < 5.0
+    assert time.monotonic() - start < FAIL_FAST_S
     message = str(info.value)
     assert name in message and "unreachable" in message and "offline" in message
 
@@ -48,22 +48,20 @@ def test_silent_port_fails_fast(endpoint, silent_port):
     start = time.monotonic()
     with pytest.raises(zoo.HubUnreachableError, match=r"resnet18\.a1_in1k"):
         zoo.create_model("resnet18.a1_in1k", pretrained=True)
-    assert time.monotonic() - start < 5.0
+    assert time.monotonic() - start < FAIL_FAST_S
 
 
-def test_offline_mode_fails_at_once(monkeypatch):
+def test_offline_mode_fails_at_once(monkeypatch, connections):
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
-    start = time.monotonic()
     with pytest.raises(zoo.HubUnreachableError, match="HF_HUB_OFFLINE"):
         zoo.create_model("resnet18.a1_in1k", pretrained=True)
-    assert time.monotonic() - start < 2.0
+    assert connections == []  # not even a probe
 
 
-def test_installed_weights_need_no_network(endpoint, silent_port):
+def test_installed_weights_need_no_network(endpoint, silent_port, connections):
     endpoint(f"http://127.0.0.1:{silent_port}")
-    start = time.monotonic()
     zoo.create_model("tf_efficientnet_lite1.in1k", pretrained=True)
-    assert time.monotonic() - start < 2.0  # the Hub was never probed
+    assert connections == []  # the Hub was never probed
 
 
 def test_probe_restores_offline_flag(endpoint):
