@@ -32,6 +32,15 @@ os.environ.update(
 )
 os.environ.pop("HF_HUB_OFFLINE", None)
 
+# Under pytest-xdist, each worker gets its share of the cores (inherited by the trainings and
+# apps the tests start): N workers each running torch on every core oversubscribe the machine,
+# and on 2 cores that made the suite slower than one thread per worker.
+_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+if _WORKERS > 1:
+    _THREADS = str(max(1, (os.cpu_count() or 1) // _WORKERS))
+    for _name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(_name, _THREADS)
+
 import pytest  # noqa: E402
 
 FAIL_FAST_S = 10.0
