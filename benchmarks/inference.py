@@ -270,8 +270,9 @@ def main() -> None:
     for label, seconds in startup.items():
         print(f"- {label}: {seconds:.2f} s")
     if args.json:
-        args.json.write_text(json.dumps({"peak_gflops": peak, "startup_s": startup,
-                                         "rows": [asdict(r) for r in rows]}, indent=2))  # fmt: skip
+        with zoo.atomic_write(args.json, "w") as file:
+            json.dump({"peak_gflops": peak, "startup_s": startup,
+                       "rows": [asdict(r) for r in rows]}, file, indent=2)  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -3,7 +3,6 @@ committed)."""
 
 from __future__ import annotations
 
-import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -119,19 +118,11 @@ def example_clip(directory: str | Path | None = None) -> Path | None:
         photo = Image.fromarray(np.asarray(data.astronaut())).convert("RGB")
     except (ImportError, OSError):
         return None
-    # Encoded into a temporary sibling (faststart reopens the file by name), then renamed over
-    # the final name: the naming of zoo.atomic_write, whose clean-up removes a killed writer's.
-    handle, tmp = tempfile.mkstemp(
-        prefix=f".{path.name}.tmp-{os.getpid()}-", suffix=".mp4", dir=path.parent
-    )
-    os.close(handle)
-    try:
-        _encode(tmp, _pan_and_zoom(photo, CLIP_SECONDS * CLIP_FPS, CLIP_SIZE), av)
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; the photos beside it are 0644 too
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    # Encoded into zoo's locked temporary (faststart reopens the file by name), then renamed
+    # over the final name: a half-written clip never appears, and a killed writer's is cleaned.
+    with zoo.Temporary(path) as temporary:
+        _encode(str(temporary.path), _pan_and_zoom(photo, CLIP_SECONDS * CLIP_FPS, CLIP_SIZE), av)
+        temporary.commit(fsync=True)
     return path
 
 

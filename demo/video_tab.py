@@ -2,7 +2,7 @@
 
 Each model's overlay is written by :func:`zoo.segment_video` (H.264 MP4, the source's frame
 rate and frame count) into a per-run folder under the temp dir; Gradio copies it into its cache
-and serves it from there, so run folders older than :data:`KEEP_OUTPUTS_S` are removed.
+and serves it from there, so a server removes its run folders after :data:`KEEP_OUTPUTS_S`.
 """
 
 from __future__ import annotations
@@ -10,9 +10,10 @@ from __future__ import annotations
 import importlib.util
 import logging
 import re
-import shutil
 import tempfile
+import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +39,10 @@ MAX_FRAME = (1920, 1080)
 #: Where the overlays are written (one folder per run), and how long a run's folder is kept.
 OUTPUT_ROOT = Path(tempfile.gettempdir()) / "vision-zoo-video"
 KEEP_OUTPUTS_S = 3600.0
+#: Run folders a server keeps (each holds an open lock file): beyond this many, the oldest go
+#: once they are :data:`MIN_KEEP_S` old.
+MAX_RUN_FOLDERS = 64
+MIN_KEEP_S = 600.0
 FORMATS = "MP4, WebM, MOV, MKV or AVI"
 
 HELP = f"""Upload a short clip (or pick the example), choose one or two segmentation models and
@@ -95,6 +100,8 @@ def probe(path: str) -> Clip:
     not_video = f"{name} is not a video this server can decode; expected {FORMATS}"
     try:
         container = av.open(path)
+    except av.error.EOFError:
+        raise zoo.InvalidVideoError(f"{name} has no video frames.") from None
     except (av.error.FFmpegError, OSError) as exc:
         reason = getattr(exc, "strerror", None) or type(exc).__name__
         raise zoo.InvalidVideoError(f"{not_video} ({reason}).") from exc
@@ -116,7 +123,7 @@ def probe(path: str) -> Clip:
             )
         try:
             next(container.decode(stream))
-        except StopIteration:
+        except (StopIteration, av.error.EOFError):
             raise zoo.InvalidVideoError(f"{name} has no video frames.") from None
         except av.error.FFmpegError as exc:
             raise zoo.InvalidVideoError(f"{not_video} ({exc.strerror}).") from exc
@@ -140,16 +147,26 @@ def _slug(name: str) -> str:
 
 
 def _run_folder() -> Path:
-    """A fresh folder for this run's overlays; folders of runs older than an hour go."""
-    OUTPUT_ROOT.mkdir(parents=True, exist_ok=True)
-    cutoff = time.time() - KEEP_OUTPUTS_S
-    for old in OUTPUT_ROOT.iterdir():
-        try:
-            if old.is_dir() and old.stat().st_mtime < cutoff:
-                shutil.rmtree(old, ignore_errors=True)
-        except OSError:  # removed by another process meanwhile
-            continue
-    return Path(tempfile.mkdtemp(prefix="run-", dir=OUTPUT_ROOT))
+    """A fresh folder for this run's overlays: a locked :class:`zoo.Temporary` folder under
+    :data:`OUTPUT_ROOT`, never committed. This process removes its own after
+    :data:`KEEP_OUTPUTS_S` (or, beyond :data:`MAX_RUN_FOLDERS`, after :data:`MIN_KEEP_S`;
+    Gradio has copied the videos into its cache long before); a stopped server's folders go
+    at the next server's first run, when zoo's clean-up can prove them abandoned. Nothing else
+    under the root is touched."""
+    now = time.monotonic()
+    with _RUNS_LOCK:
+        while _RUNS and (
+            now - _RUNS[0][0] > KEEP_OUTPUTS_S
+            or (len(_RUNS) >= MAX_RUN_FOLDERS and now - _RUNS[0][0] > MIN_KEEP_S)
+        ):  # never a folder a run may still be writing (runs are cut at MAX_SECONDS of video)
+            _RUNS.popleft()[1].discard()
+        run = zoo.Temporary(OUTPUT_ROOT / "run", directory=True)
+        _RUNS.append((now, run))
+    return run.path
+
+
+_RUNS: deque[tuple[float, zoo.Temporary]] = deque()  # this process's run folders, oldest first
+_RUNS_LOCK = threading.Lock()
 
 
 def run_models(

@@ -85,8 +85,18 @@ def stage(target: Path) -> list[str]:
         else:
             shutil.copy2(source, target / name)
     shutil.copy2(HERE / "README.md", target / "README.md")
-    (target / "requirements.txt").write_text(requirements(), encoding="utf-8")
+    _write(target / "requirements.txt", requirements())
     return sorted(p.name for p in target.iterdir())
+
+
+def _write(path: Path, text: str) -> None:
+    """Write ``text`` through zoo's atomic writer (the checkout's ``zoo`` beside this script)."""
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    from zoo.atomic import atomic_write
+
+    with atomic_write(path, "w") as file:
+        file.write(text)
 
 
 def push(repo_id: str, private: bool = False) -> str:
@@ -122,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--write-requirements", action="store_true")
     args = parser.parse_args(argv)
     if args.write_requirements:
-        (HERE / "requirements.txt").write_text(requirements(), encoding="utf-8")
+        _write(HERE / "requirements.txt", requirements())
         return 0
     if args.stage:
         try:

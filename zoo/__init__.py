@@ -12,7 +12,7 @@ connection and does not import gradio.
 """
 
 from . import models  # noqa: F401  (registers the architectures in timm)
-from .atomic import atomic_write
+from .atomic import Temporary, atomic_write
 from .datasets import DatasetInfo, dataset_info
 from .errors import (
     CheckpointError,
@@ -50,6 +50,7 @@ __all__ = [
     "ModelInfo",
     "ORTModel",
     "SegmentationResult",
+    "Temporary",
     "UnknownModelError",
     "VideoResult",
     "WeightsUnavailableError",

@@ -102,7 +102,10 @@ def update_readme(path: Path, check: bool = False) -> bool:
     block = f"{START}\n{model_table()}\n\n{contract_note()}\n{END}"
     updated = pattern.sub(lambda _: block, text)
     if not check and updated != text:
-        path.write_text(updated, encoding="utf-8")
+        from .atomic import atomic_write
+
+        with atomic_write(path, "w") as file:
+            file.write(updated)
     return updated == text
 
 

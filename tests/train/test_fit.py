@@ -172,7 +172,7 @@ def test_truncated_checkpoint_is_a_clear_error(tmp_path):
     checkpoint.write_bytes(checkpoint.read_bytes()[:1000])
     with pytest.raises(zoo.CheckpointError, match="truncated or corrupt"):
         train.fit(TrainConfig(**DIGITS, epochs=2, output=str(tmp_path), resume=str(tmp_path)))
-    assert not list(tmp_path.glob(".last.pt.tmp-*"))  # no temporary files left by the writes
+    assert not list(tmp_path.glob(".last.pt.vzoo-*"))  # no temporary files left by the writes
 
 
 def test_cli_reports_bad_data_with_the_file(tmp_path):

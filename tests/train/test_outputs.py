@@ -31,7 +31,7 @@ def test_every_writer_follows_the_umask(tmp_path):
     for name in files:
         assert (tmp_path / name).stat().st_mode & 0o777 == 0o644, name
     assert (tmp_path / "best").stat().st_mode & 0o777 == 0o755
-    assert not [p for p in tmp_path.iterdir() if ".tmp-" in p.name]
+    assert not [p for p in tmp_path.iterdir() if ".vzoo-" in p.name]
     assert load_checkpoint(tmp_path)["epoch"] == 0
 
 

@@ -19,7 +19,7 @@ from PIL import Image
 
 import zoo
 from tests.conftest import FAIL_FAST_S
-from zoo.atomic import atomic_write, clean_stale
+from zoo.atomic import atomic_write
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -227,18 +227,6 @@ def test_unknown_dataset():
         zoo.dataset_info("kitti")
 
 
-def test_stale_temporaries_of_dead_writers_are_removed(tmp_path):
-    dead = subprocess.Popen([sys.executable, "-c", "pass"])
-    dead.wait()
-    stale = tmp_path / f".model.safetensors.tmp-{dead.pid}-abc123"
-    stale.write_bytes(bytes(1024))
-    live = tmp_path / f".config.json.tmp-{os.getpid()}-xyz"
-    live.write_text("{}")
-    zoo.save_pretrained(zoo.create_model("resnet20_cifar"), tmp_path)
-    assert not stale.exists() and live.exists()  # a live writer's temporary is left alone
-    assert clean_stale(tmp_path) == []
-
-
 def test_a_writer_killed_half_way_leaves_no_truncated_file_and_its_temporary_goes(tmp_path):
     target = tmp_path / "last.pt"
     target.write_bytes(b"previous complete checkpoint")
@@ -254,11 +242,11 @@ def test_a_writer_killed_half_way_leaves_no_truncated_file_and_its_temporary_goe
     assert writer.stdout.readline().strip() == "writing"
     writer.send_signal(signal.SIGKILL)
     writer.wait()
-    leftovers = list(tmp_path.glob(".last.pt.tmp-*"))
+    leftovers = list(tmp_path.glob(".last.pt.vzoo-tmp-*"))
     assert len(leftovers) == 1 and target.read_bytes() == b"previous complete checkpoint"
     with atomic_write(target) as file:  # the next start's first write cleans up
         file.write(b"new")
-    assert not list(tmp_path.glob(".last.pt.tmp-*")) and target.read_bytes() == b"new"
+    assert not list(tmp_path.glob(".last.pt.vzoo-*")) and target.read_bytes() == b"new"
 
 
 def test_a_failed_write_keeps_the_previous_file(tmp_path):
@@ -267,7 +255,7 @@ def test_a_failed_write_keeps_the_previous_file(tmp_path):
     with pytest.raises(RuntimeError), atomic_write(target, "w") as file:
         file.write("half")
         raise RuntimeError("disk full")
-    assert target.read_text() == "old" and not list(tmp_path.glob(".*tmp-*"))
+    assert target.read_text() == "old" and not list(tmp_path.glob(".*vzoo-*"))
 
 
 def test_hrnet_accepts_sizes_that_are_not_multiples_of_32():
