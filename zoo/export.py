@@ -16,8 +16,12 @@ from __future__ import annotations
 
 import json
 import os
+import sys
+import tempfile
+import threading
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,12 +32,18 @@ from torch import nn
 
 from .atomic import atomic_write
 from .errors import ConfigError, ZooError, require
+from .images import MAX_PIXELS
 from .labels import get_labels, get_palette
 from .meta import ZooMeta, cfg_dict, meta_of
 
 FORMATS = ("onnx",)
 #: ONNX opset: supported by the TorchScript exporter and by every current ONNX Runtime.
 OPSET = 17
+#: The opsets PyTorch's TorchScript-based exporter writes (``torch.onnx._constants``).
+MIN_OPSET, MAX_OPSET = 7, 20
+#: Smallest recorded side (pixels); segmentation exports need 32 × 32, the smallest
+#: sliding window :func:`zoo.segment` runs (its ``MIN_CROP_AREA``).
+MIN_SIDE, MIN_SEGMENTATION_SIDE = 8, 32
 INPUT_NAME, OUTPUT_NAME = "pixel_values", "logits"
 #: Largest max |Δ| between ONNX Runtime and PyTorch, relative to max(1, max |logit|).
 TOLERANCE = 1e-4
@@ -78,6 +88,7 @@ def export(
     dynamic: bool = True,
     fp16: bool = False,
     opset: int = OPSET,
+    force: bool = False,
 ) -> ExportReport:
     """Export a model to ONNX and check the file against PyTorch in ONNX Runtime.
 
@@ -94,20 +105,37 @@ def export(
             keeps only the batch dynamic, and the file's metadata says so.
         fp16: Record in float16 (input, weights and output ``float16``; for GPU execution
             providers, checked on CPU only when ONNX Runtime's CPU kernels run it).
-        opset: ONNX opset version.
+        opset: ONNX opset version (7–20, the TorchScript exporter's range).
+        force: Replace ``path`` even when it exists and is not an ONNX model (an existing
+            ONNX model is replaced without it: that is re-exporting).
 
     Returns:
         An :class:`ExportReport`.
 
     Raises:
         MissingExtraError: ``onnx``/``onnxruntime`` are not installed (``vision-zoo[onnx]``).
-        ConfigError: Unknown ``format`` or a bad ``input_size``.
+        ConfigError: Unknown ``format``; not a model or a name; an ``input_size`` below
+            8 × 8 (32 × 32 for segmentation) or above the image limit; an ``opset`` outside
+            7–20; ``path`` is a folder, or a file that is not an ONNX model and ``force`` is
+            not set.
         UnknownModelError, WeightsUnavailableError: For a name that cannot be loaded.
         ExportError: The exporter failed, ONNX Runtime's output differs from PyTorch's, or
             ``path`` cannot be written.
     """
     if format not in FORMATS:
         raise ConfigError(f"format must be one of {FORMATS}, got {format!r}")
+    valid_opset = isinstance(opset, int) and not isinstance(opset, bool)
+    if not (valid_opset and MIN_OPSET <= opset <= MAX_OPSET):
+        raise ConfigError(
+            f"opset must be an integer from {MIN_OPSET} to {MAX_OPSET}; got {opset!r}"
+        )
+    if not isinstance(model_or_name, (str, nn.Module)):
+        raise ConfigError(
+            "export needs a model (a torch.nn.Module) or a model name, got "
+            f"{type(model_or_name).__name__}"
+        )
+    target = Path(path)
+    check_target(target, force)
     require("onnx", "onnx")
     require("onnxruntime", "onnx")
     if isinstance(model_or_name, str):
@@ -121,7 +149,6 @@ def export(
     dtype = torch.float16 if fp16 else torch.float32
     device = _device(model)
     original_dtype = next((p.dtype for p in model.parameters()), torch.float32)
-    target = Path(path)
     try:
         model.to(dtype)
         axes: tuple[str, ...] = ("batch", "height", "width") if dynamic else ()
@@ -160,14 +187,72 @@ def _device(model: nn.Module) -> torch.device:
     return parameter.device if parameter is not None else torch.device("cpu")
 
 
-def _input_size(model: nn.Module, input_size: Sequence[int] | None) -> tuple[int, int, int]:
-    value = input_size if input_size is not None else cfg_dict(model).get("input_size")
-    value = tuple(value or (3, 224, 224))
+def check_target(path: Path, force: bool = False) -> None:
+    """Refuse to write an export over a folder, or over a file that is not an ONNX model
+    unless ``force``.
+
+    Raises:
+        ConfigError: As above (the message says how to proceed).
+    """
+    if path.is_dir():
+        raise ConfigError(f"{path} is a folder; give the .onnx file to write")
+    if path.exists() and not force and not _is_onnx(path):
+        raise ConfigError(
+            f"{path} exists and is not an ONNX model; it was left as it is. Choose another "
+            "path, or pass force=True (--force) to replace it."
+        )
+
+
+def _is_onnx(path: Path) -> bool:
+    """Whether ``path`` parses as an ONNX model with a graph (weights not loaded)."""
+    try:
+        import onnx
+
+        proto = onnx.load(str(path), load_external_data=False)
+    except Exception:  # not protobuf, not readable, onnx missing: not provably a model
+        return False
+    return proto.ir_version > 0 and len(proto.graph.node) > 0
+
+
+def check_input_size(
+    input_size: Sequence[int] | None, task: str = "classification"
+) -> tuple[int, int, int] | None:
+    """``input_size`` as ``(C, H, W)`` (None stays None), checked against the bounds an
+    export can be recorded and run at.
+
+    Raises:
+        ConfigError: Not ``(C, H, W)`` or ``(H, W)`` positive integers; a side below 8 (32
+            for segmentation); more pixels than the image limit.
+    """
+    if input_size is None:
+        return None
+    value = tuple(input_size)
     if len(value) == 2:
         value = (3, *value)
-    if len(value) != 3 or not all(isinstance(v, int) and v > 0 for v in value):
+    if len(value) != 3 or not all(
+        isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value
+    ):
         raise ConfigError(f"input_size must be (3, H, W) or (H, W) in pixels, got {input_size!r}")
-    return int(value[0]), int(value[1]), int(value[2])
+    height, width = int(value[1]), int(value[2])
+    low = MIN_SEGMENTATION_SIDE if task == "segmentation" else MIN_SIDE
+    if min(height, width) < low:
+        raise ConfigError(
+            f"input size {height}×{width} is too small to record a {task} model at; each side "
+            f"needs at least {low} pixels."
+        )
+    if height * width > MAX_PIXELS:
+        raise ConfigError(
+            f"input size {height}×{width} is {height * width / 1e6:.0f} megapixels; the limit is "
+            f"{MAX_PIXELS / 1e6:.0f} (the largest image the zoo reads)."
+        )
+    return int(value[0]), height, width
+
+
+def _input_size(model: nn.Module, input_size: Sequence[int] | None) -> tuple[int, int, int]:
+    value = input_size if input_size is not None else cfg_dict(model).get("input_size")
+    checked = check_input_size(tuple(value or (3, 224, 224)), meta_of(model).task)
+    assert checked is not None
+    return checked
 
 
 def _record(
@@ -189,7 +274,7 @@ def _record(
     }
     buffer = io.BytesIO()  # the TorchScript exporter writes to file objects too
     try:
-        with warnings.catch_warnings(), torch.no_grad():
+        with warnings.catch_warnings(), torch.no_grad(), _native_stdout_dropped_on_error():
             warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice
             torch.onnx.export(
                 model,
@@ -203,8 +288,41 @@ def _record(
                 do_constant_folding=True,
             )
     except Exception as exc:  # the exporter raises many types; name the model and the cause
-        raise ExportError(f"ONNX export of {_name(model)} failed: {exc}") from exc
+        cause = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise ExportError(f"ONNX export of {_name(model)} failed: {cause}") from exc
     return buffer.getvalue()
+
+
+@contextmanager
+def _native_stdout_dropped_on_error() -> Iterator[None]:
+    """While the exporter runs, send what is written to file descriptor 1 to a temporary file:
+    the TorchScript exporter's C++ code prints the whole graph (hundreds of lines) there when it
+    fails. Dropped on failure; passed on to stdout otherwise."""
+    with _STDOUT_LOCK:  # descriptor 1 is the process's: one redirection at a time
+        sys.stdout.flush()
+        try:
+            saved = os.dup(1)
+        except OSError:  # no file descriptor 1 (a detached process)
+            yield
+            return
+        failed = False
+        with tempfile.TemporaryFile() as sink:
+            os.dup2(sink.fileno(), 1)
+            try:
+                yield
+            except BaseException:
+                failed = True
+                raise
+            finally:
+                os.dup2(saved, 1)
+                os.close(saved)
+                if not failed and sink.tell():
+                    sink.seek(0)
+                    sys.stdout.flush()
+                    os.write(1, sink.read())
+
+
+_STDOUT_LOCK = threading.Lock()
 
 
 #: A dynamic graph recorded at more than this many pixels is checked at smaller sizes (any

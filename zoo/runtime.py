@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import statistics
 import time
@@ -26,6 +27,8 @@ from torch import Tensor, nn
 from .errors import ConfigError, require
 from .export import INPUT_NAME, OPSET, export, read_metadata, record_of
 from .meta import cfg_dict
+
+logger = logging.getLogger("zoo")
 
 BACKENDS = ("pytorch", "onnxruntime", "auto")
 #: Environment variable that moves the export cache.
@@ -115,7 +118,12 @@ class ORTModel(nn.Module):
                     f"(exported without a dynamic size), got {tuple(x.shape[-2:])}."
                 )
         array = x.detach().cpu().numpy().astype(self._dtype, copy=False)
-        (logits,) = self.session.run(None, {INPUT_NAME: array})
+        if "batch" in self.dynamic_axes or len(array) == 1:
+            (logits,) = self.session.run(None, {INPUT_NAME: array})
+        else:  # a fixed-size export takes batches of one: run the items one by one
+            logits = np.concatenate(
+                [self.session.run(None, {INPUT_NAME: item[None]})[0] for item in array]
+            )
         return torch.from_numpy(logits.astype(np.float32, copy=False)).to(x.device)
 
     def extra_repr(self) -> str:
@@ -175,7 +183,8 @@ def _zoo_version() -> str:
 
 
 def cached_export(model: nn.Module) -> Path:
-    """The cached ONNX export of ``model``, exported (and checked) on first use."""
+    """The cached ONNX export of ``model``, exported (and checked) on first use; see
+    :func:`cached_session` for one that is also loaded (and re-exported when damaged)."""
     cfg = cfg_dict(model)
     stem = str(cfg.get("architecture") or type(model).__name__)
     tag = cfg.get("tag")
@@ -215,8 +224,24 @@ def with_backend(model: nn.Module, backend: str | None) -> nn.Module:
     require("onnxruntime", "onnx")
     session = _SESSIONS.get(model)
     if session is None:  # exported with the weights the model has now, then reused
-        _SESSIONS[model] = session = ORTModel(cached_export(model))
+        _SESSIONS[model] = session = cached_session(model)
     return session
+
+
+def cached_session(model: nn.Module) -> ORTModel:
+    """An :class:`ORTModel` of ``model``'s cached export. A cached file that ONNX Runtime
+    cannot load (truncated, emptied, overwritten) is exported again, with a warning on the
+    ``zoo`` logger that names it."""
+    path = cached_export(model)
+    try:
+        return ORTModel(path)
+    except ConfigError as exc:
+        logger.warning(
+            "The cached ONNX export %s is damaged (%s); exporting it again.",
+            path, str(exc).splitlines()[0][:200],
+        )  # fmt: skip
+        export(model, path, force=True)
+        return ORTModel(path)
 
 
 _SESSIONS: weakref.WeakKeyDictionary[nn.Module, ORTModel] = weakref.WeakKeyDictionary()
@@ -246,7 +271,7 @@ def fastest_backend(model: nn.Module, repeats: int = 3) -> str:
         pass
     size = tuple(cfg_dict(model).get("input_size") or (3, 224, 224))
     x = torch.randn(1, *size)
-    contenders: dict[str, Any] = {"pytorch": model.eval(), "onnxruntime": ORTModel(path)}
+    contenders: dict[str, Any] = {"pytorch": model.eval(), "onnxruntime": cached_session(model)}
     times: dict[str, list[float]] = {name: [] for name in contenders}
     with torch.inference_mode():
         for runner in contenders.values():

@@ -8,6 +8,7 @@ import math
 import os
 import time
 from collections.abc import Iterator
+from contextlib import suppress
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -18,6 +19,7 @@ import torch
 from PIL import Image
 from torch import Tensor, nn
 
+from .atomic import Temporary
 from .errors import ConfigError, InvalidVideoError, require
 from .images import MAX_PIXELS
 from .runtime import device_and_dtype, with_backend
@@ -42,12 +44,14 @@ class VideoResult:
         path: The overlay video written (None when no ``dst`` was given).
         mask_path: The mask video written, if asked for.
         frames: Frames read and written.
-        fps: Frames per second of the source (and of the output).
-        size: ``(width, height)`` of the output frames (the source's, cropped to even sizes
-            as H.264 needs).
+        fps: The source's average frame rate (frames per second).
+        size: ``(width, height)`` of the output frames: the source's as displayed (its
+            rotation applied), cropped to even sizes as H.264 needs.
         class_shares: Per frame, label → fraction of pixels.
         seconds: Wall time spent decoding, in the model, drawing + encoding, and in total.
         truncated: Whether the clip was cut at ``max_seconds``.
+        duration: Length of the output in seconds, from the source's timestamps (a
+            variable-frame-rate clip keeps its timing).
     """
 
     path: Path | None
@@ -58,11 +62,7 @@ class VideoResult:
     class_shares: list[dict[str, float]] = field(repr=False)
     seconds: dict[str, float]
     truncated: bool = False
-
-    @property
-    def duration(self) -> float:
-        """Length of the output in seconds."""
-        return self.frames / self.fps if self.fps else 0.0
+    duration: float = 0.0
 
     @property
     def processing_fps(self) -> float:
@@ -83,6 +83,7 @@ def segment_video(
     max_seconds: float | None = MAX_SECONDS,
     progress: bool = True,
     backend: str | None = None,
+    overwrite: bool = True,
 ) -> VideoResult:
     """Segment every frame of a video and write the overlays as a browser-playable MP4.
 
@@ -108,6 +109,9 @@ def segment_video(
         progress: Show a tqdm progress bar.
         backend: None, ``"pytorch"``, ``"onnxruntime"`` or ``"auto"``, as for
             :func:`zoo.segment`.
+        overwrite: Replace an existing ``dst``/``mask_dst`` (default). False leaves a file
+            that exists when the video is done as it is and raises ``ConfigError`` (a
+            concurrent writer's, say).
 
     Returns:
         A :class:`VideoResult`.
@@ -116,8 +120,9 @@ def segment_video(
         MissingExtraError: PyAV is not installed (``pip install 'vision-zoo[video]'``).
         InvalidVideoError: ``src`` is missing, has no video stream, or cannot be decoded;
             frames larger than the image pixel limit.
-        ConfigError: Bad ``batch_size``/``stride``/``smoothing``/``alpha``, or not a
-            segmentation model.
+        ConfigError: Bad ``batch_size``/``stride``/``smoothing``/``alpha``, not a
+            segmentation model, an output folder that cannot be written, or (``overwrite=False``)
+            an output that exists.
     """
     require("av", "video")
     import av
@@ -139,6 +144,9 @@ def segment_video(
     model.eval()
     start = time.perf_counter()
     source = _open(av, src)
+    writers: dict[str, _Writer] = {}
+    decoded: _Decoded | None = None
+    done = False
     try:
         stream = source.streams.video[0]
         stream.thread_type = "AUTO"
@@ -148,23 +156,19 @@ def segment_video(
         width, height = stream.codec_context.width, stream.codec_context.height
         if width * height > MAX_PIXELS:
             raise InvalidVideoError(f"{src}: frames of {width}×{height} are too large.")
-        size = (width - width % 2, height - height % 2)
+        limit = max_seconds if max_seconds is not None and math.isfinite(max_seconds) else None
+        decoded = _Decoded(stream, source, src, fps, limit, progress)
+        shown = decoded.size  # (width, height) as displayed: rotation applied
+        size = (shown[0] - shown[0] % 2, shown[1] - shown[1] % 2)
         if min(size) < 2:
-            raise InvalidVideoError(f"{src}: frames of {width}×{height} are too small.")
-        limit = None
-        if max_seconds is not None and math.isfinite(max_seconds):
-            limit = max(1, int(max_seconds * fps))
-        writers = {role: _Writer(av, path, fps, size) for role, path in outputs.items()}
-        done = False
-        try:
-            run = _Run(model, settings, stride, smoothing, alpha, size, writers)
-            run.process(_frames(stream, source, limit, progress))
-            done = True
-        finally:
-            for writer in writers.values():
-                writer.close(keep=done)
+            raise InvalidVideoError(f"{src}: frames of {shown[0]}×{shown[1]} are too small.")
+        for role, path in outputs.items():
+            writers[role] = _Writer(av, path, role, fps, size, decoded.time_base, overwrite)
+        run = _Run(model, settings, stride, smoothing, alpha, size, writers)
+        run.process(iter(decoded))
+        done = True
     finally:
-        source.close()
+        _close_all(list(writers.values()), done, source, decoded)
     run.seconds["total"] = time.perf_counter() - start
     return VideoResult(
         path=Path(dst) if dst else None,
@@ -175,6 +179,7 @@ def segment_video(
         class_shares=run.shares,
         seconds=run.seconds,
         truncated=run.truncated,
+        duration=decoded.duration,
     )
 
 
@@ -207,6 +212,8 @@ def _check_outputs(
             raise ConfigError(f"The {role} video {path} is a directory.")
         if not path.parent.is_dir():
             raise ConfigError(f"The folder of the {role} video {path} does not exist.")
+        if not os.access(path.parent, os.W_OK):
+            raise ConfigError(f"The folder of the {role} video {path} is not writable.")
     if len(outputs) == 2 and outputs["overlay"].resolve() == outputs["mask"].resolve():
         raise ConfigError("dst and mask_dst are the same file.")
     return outputs
@@ -217,6 +224,10 @@ def _open(av: Any, src: str | os.PathLike[str]) -> Any:
         raise InvalidVideoError(f"{src}: no such file.")
     try:
         container = av.open(str(src))
+    except av.error.EOFError:
+        raise InvalidVideoError(
+            f"{src} has no video frames (an empty or unfinished clip)."
+        ) from None
     except (av.error.FFmpegError, OSError, ValueError) as exc:
         raise InvalidVideoError(f"{src} is not a video PyAV can decode: {exc}") from exc
     still = container.format.name == "image2" or container.format.name.endswith("_pipe")
@@ -234,59 +245,180 @@ class _Truncated(Exception):
     pass
 
 
-def _frames(stream: Any, source: Any, limit: int | None, progress: bool) -> Iterator[Any]:
-    """Decoded frames as RGB ``(H, W, 3)`` uint8 arrays; stops after ``limit`` frames by
-    raising :class:`_Truncated` if more remain."""
-    import av
-    from tqdm.auto import tqdm
+class _Decoded:
+    """The clip's frames as the viewer sees them: RGB ``(H, W, 3)`` uint8 arrays, turned
+    upright by the stream's display matrix (a phone's portrait clip is stored landscape with
+    a rotation), all at the first frame's size (a frame whose size changes mid-stream is
+    scaled to it, as FFmpeg does when it encodes such a clip), each with its timestamp in
+    :attr:`time_base` units (so a variable-frame-rate clip keeps its timing).
 
-    total = stream.frames or None
-    if limit is not None and total is not None:
-        total = min(total, limit)
-    bar = tqdm(total=total, unit="frame", disable=not progress, desc="segment_video")
-    try:
-        for index, frame in enumerate(source.decode(stream)):
-            if limit is not None and index >= limit:
-                raise _Truncated
-            yield frame.to_ndarray(format="rgb24")
-            bar.update(1)
-    except av.error.FFmpegError as exc:
-        raise InvalidVideoError(f"Decoding failed after some frames: {exc}") from exc
-    finally:
-        bar.close()
+    Iterating yields ``(rgb, pts)`` pairs and raises :class:`_Truncated` at ``limit``
+    seconds if frames remain.
+
+    Raises:
+        InvalidVideoError: No frames at all, or a decoding error (naming the frame).
+    """
+
+    def __init__(
+        self, stream: Any, source: Any, src: Any, fps: Fraction, limit: float | None,
+        progress: bool,
+    ) -> None:  # fmt: skip
+        self.stream, self.src, self.fps, self.limit = stream, src, fps, limit
+        self.time_base = Fraction(stream.time_base or Fraction(1, 90_000))
+        self.packets = source.decode(stream)
+        self.count = 0
+        self.start: int | None = None
+        self.last = -1
+        self.end = 0  # output timestamp just past the last frame
+        first = self._next()
+        if first is None:
+            raise InvalidVideoError(f"{src} has no video frames (an empty or unfinished clip).")
+        self.first = first
+        quarter = round(first.rotation / 90) % 4
+        self.size = (first.height, first.width) if quarter % 2 else (first.width, first.height)
+        total = stream.frames or None
+        if limit is not None and total is not None:
+            total = min(total, max(1, int(limit * fps)))
+        from tqdm.auto import tqdm
+
+        self.bar = tqdm(total=total, unit="frame", disable=not progress, desc="segment_video")
+
+    @property
+    def duration(self) -> float:
+        """Seconds from the first frame's start to the last frame's end."""
+        return float(self.end * self.time_base)
+
+    def _next(self) -> Any:
+        import av
+
+        try:
+            return next(self.packets, None)
+        except av.error.EOFError:  # a container that ends before its first packet, or early
+            return None
+        except av.error.FFmpegError as exc:
+            raise InvalidVideoError(
+                f"{self.src}: decoding failed after {self.count} frames: {exc}"
+            ) from exc
+
+    def __iter__(self) -> Iterator[tuple[np.ndarray, int]]:
+        frame = self.first
+        try:
+            while frame is not None:
+                pts, length = self._timestamp(frame)
+                if self.limit is not None and pts * self.time_base >= self.limit:
+                    raise _Truncated
+                self.end = pts + length
+                yield self._upright(frame), pts
+                self.count += 1
+                self.bar.update(1)
+                frame = self._next()
+        finally:
+            self.bar.close()
+
+    def _timestamp(self, frame: Any) -> tuple[int, int]:
+        """The frame's presentation time relative to the first frame (strictly increasing;
+        counted from the frame rate when the container gives none) and its length."""
+        step = max(1, round(1 / (self.fps * self.time_base)))
+        if frame.pts is None:
+            pts = self.last + step if self.count else 0
+        else:
+            self.start = frame.pts if self.start is None else self.start
+            pts = frame.pts - self.start
+        if pts <= self.last:  # a timestamp that goes back (a spliced clip): one frame later
+            pts = self.last + step
+        self.last = pts
+        return pts, (frame.duration or step)
+
+    def _upright(self, frame: Any) -> np.ndarray:
+        quarter = round(frame.rotation / 90) % 4  # counter-clockwise quarter turns to display
+        coded = self.size[::-1] if quarter % 2 else self.size  # (width, height) before turning
+        if (frame.width, frame.height) != coded:
+            rgb = frame.reformat(width=coded[0], height=coded[1], format="rgb24").to_ndarray()
+        else:
+            rgb = frame.to_ndarray(format="rgb24")
+        return np.rot90(rgb, quarter) if quarter else rgb
+
+
+def _close_all(writers: list[_Writer], done: bool, source: Any, decoded: Any) -> None:
+    """Close every writer (keeping its video when ``done`` and no earlier writer failed), then
+    the source and the progress bar, whatever fails on the way; the first error is raised."""
+    error: BaseException | None = None
+    for writer in writers:
+        try:
+            writer.close(keep=done and error is None)
+        except BaseException as exc:
+            error = error or exc
+    source.close()
+    if decoded is not None:
+        decoded.bar.close()
+    if error is not None:
+        raise error
 
 
 class _Writer:
-    """An H.264 MP4 written frame by frame (``faststart``, so browsers can play it while it
-    loads)."""
+    """An H.264 MP4 written frame by frame into a locked temporary (``faststart``, so browsers
+    can play it while it loads), renamed over its target only when the whole clip is done."""
 
-    def __init__(self, av: Any, path: Path, fps: Fraction, size: tuple[int, int]):
-        self.path = path
-        self.av = av
-        # written beside the target and renamed over it only when the whole clip is done
-        self.tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}{path.suffix}")
-        self.container = av.open(str(self.tmp), "w", options={"movflags": "faststart"})
+    def __init__(
+        self, av: Any, path: Path, role: str, fps: Fraction, size: tuple[int, int],
+        time_base: Fraction, overwrite: bool = True,
+    ) -> None:  # fmt: skip
+        self.av, self.time_base, self.path, self.overwrite = av, time_base, path, overwrite
+        try:
+            self.temporary = Temporary(path)
+        except OSError as exc:
+            raise ConfigError(
+                f"Cannot write the {role} video {path} ({exc.strerror or exc}); choose a folder "
+                "you can write to."
+            ) from None
+        try:
+            self.container = av.open(
+                str(self.temporary.path), "w", options={"movflags": "faststart"}
+            )
+        except (av.error.FFmpegError, OSError) as exc:
+            self.temporary.discard()
+            raise ConfigError(
+                f"Cannot write the {role} video {path} ({exc}); choose a folder you can write to."
+            ) from None
         self.stream = self.container.add_stream("libx264", rate=fps)
+        self.stream.codec_context.time_base = time_base
+        self.stream.time_base = time_base
         self.stream.width, self.stream.height = size
         self.stream.pix_fmt = "yuv420p"
         self.stream.options = {"crf": "23", "preset": "veryfast"}
 
-    def write(self, rgb: np.ndarray) -> None:
+    def write(self, rgb: np.ndarray, pts: int) -> None:
         frame = self.av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
+        frame.pts, frame.time_base = pts, self.time_base
         for packet in self.stream.encode(frame):
             self.container.mux(packet)
 
     def close(self, keep: bool) -> None:
+        """Finish the stream and rename the video into place (``keep``), or remove it.
+
+        Raises:
+            ConfigError: ``overwrite=False`` and the target appeared meanwhile.
+        """
         try:
             if keep:
                 for packet in self.stream.encode():
                     self.container.mux(packet)
-        finally:
             self.container.close()
-            if keep:
-                os.replace(self.tmp, self.path)
-            else:
-                self.tmp.unlink(missing_ok=True)
+        except BaseException:
+            with suppress(Exception):
+                self.container.close()
+            self.temporary.discard()
+            raise
+        if not keep:
+            self.temporary.discard()
+            return
+        try:
+            self.temporary.commit(replace=self.overwrite, fsync=True)
+        except FileExistsError:
+            self.temporary.discard()
+            raise ConfigError(
+                f"{self.path} was created by someone else meanwhile; it is left as it is."
+            ) from None
 
 
 class _Run:
@@ -314,17 +446,17 @@ class _Run:
         self.count = 0
         self.truncated = False
 
-    def process(self, frames: Iterator[np.ndarray]) -> None:
-        pending: list[np.ndarray] = []
+    def process(self, frames: Iterator[tuple[np.ndarray, int]]) -> None:
+        pending: list[tuple[np.ndarray, int]] = []
         try:
             while True:
                 tick = time.perf_counter()
                 try:
-                    frame = next(frames)
+                    frame, pts = next(frames)
                 except StopIteration:
                     break
                 self.seconds["decode"] += time.perf_counter() - tick
-                pending.append(frame[: self.size[1], : self.size[0]])
+                pending.append((frame[: self.size[1], : self.size[0]], pts))
                 if len(pending) == self.s.batch_size:
                     self._flush(pending)
                     pending = []
@@ -333,9 +465,10 @@ class _Run:
         if pending:
             self._flush(pending)
 
-    def _flush(self, frames: list[np.ndarray]) -> None:
+    def _flush(self, batch: list[tuple[np.ndarray, int]]) -> None:
         """Run the model on the frames that need it, then draw and encode all of them."""
         tick = time.perf_counter()
+        frames = [rgb for rgb, _ in batch]
         first = self.count
         run = [i for i in range(len(frames)) if (first + i) % self.stride == 0]
         height, width = frames[0].shape[:2]
@@ -343,16 +476,16 @@ class _Run:
         scores: dict[int, Tensor] = {}
         if run:
             with torch.inference_mode():
-                batch = torch.cat([_input(frames[i], base, self.s) for i in run])
-                batch = batch.to(device=self.device, dtype=self.dtype)
-                logits = self.model(batch).float().cpu()  # (n, K, h, w)
+                inputs = torch.cat([_input(frames[i], base, self.s) for i in run])
+                inputs = inputs.to(device=self.device, dtype=self.dtype)
+                logits = self.model(inputs).float().cpu()  # (n, K, h, w)
             for i, item in zip(run, logits, strict=True):
                 if item.shape[-2:] != (base[1], base[0]):
                     item = _interpolate(item, (base[1], base[0]))
                 scores[i] = item
         self.seconds["model"] += time.perf_counter() - tick
         tick = time.perf_counter()
-        for i, rgb in enumerate(frames):
+        for i, (rgb, pts) in enumerate(batch):
             if i in scores:
                 self.mask = self._mask(scores[i], (height, width))
             assert self.mask is not None
@@ -364,9 +497,9 @@ class _Run:
                 colours = np.asarray(self.s.palette, dtype=np.uint8)[self.mask]  # (H, W, 3)
                 if "overlay" in self.writers:
                     overlay = (rgb * (1 - self.alpha) + colours * self.alpha).astype(np.uint8)
-                    self.writers["overlay"].write(overlay)
+                    self.writers["overlay"].write(overlay, pts)
                 if "mask" in self.writers:
-                    self.writers["mask"].write(colours)
+                    self.writers["mask"].write(colours, pts)
             self.count += 1
         self.seconds["encode"] += time.perf_counter() - tick
 
