@@ -10,6 +10,7 @@ import base64
 import hashlib
 import json
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -51,6 +52,10 @@ class HubState:
         self.repos: dict[str, Repo] = {}
         self.requests: list[str] = []
         self.lock = threading.Lock()
+        #: ``"500"`` or ``"stall"``: every request but the zoo's probe fails that way (a Hub
+        #: that is up, then falls over); ``"stall-get"``: only file downloads (GET .../resolve/)
+        #: hang; None: serve normally.
+        self.failing: str | None = None
 
 
 def _key(kind: str, repo_id: str) -> str:
@@ -129,6 +134,11 @@ class Handler(BaseHTTPRequestHandler):
         url = urlsplit(self.path)
         parts = [unquote(p) for p in url.path.strip("/").split("/")]
         self.state.requests.append(f"{self.command} {url.path}")
+        if self._fails(url):
+            if self.state.failing == "500":
+                return self._error(500, "InternalError", "the Hub fell over")
+            time.sleep(30)
+            return
         if parts[:1] == ["api"] and parts[1:2] in (["models"], ["spaces"]) and len(parts) >= 4:
             repo_id = _key(parts[1], "/".join(parts[2:4]))
             rest = parts[4:]
@@ -145,6 +155,15 @@ class Handler(BaseHTTPRequestHandler):
         if len(parts) >= 6 and parts[0] == "spaces" and parts[3] == "resolve":
             return self._resolve("/".join(parts[:3]), parts[4], "/".join(parts[5:]))
         self._error(404, "EntryNotFound", f"No route for {url.path}")
+
+    def _fails(self, url) -> bool:
+        """Whether ``state.failing`` applies to this request (never to the zoo's probe)."""
+        failing = self.state.failing
+        if not failing or (url.path == "/api/models" and "limit=1" in url.query):
+            return False
+        if failing == "stall-get":
+            return self.command == "GET" and "/resolve/" in url.path
+        return True
 
     def do_POST(self) -> None:
         url = urlsplit(self.path)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import pickle
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -152,7 +153,7 @@ def build_data(
     elif kind == "ade20k":
         data = ade20k(root, splits)
     else:
-        data = masks(root, seed, num_classes)
+        data = masks(root, seed, num_classes, splits)
     data.augment = AUGMENT_DEFAULTS[kind, task]
     _check_splits(data, spec, num_classes, splits)
     return data
@@ -446,7 +447,8 @@ class MaskFolder(Dataset):
         except zoo.InvalidImageError as exc:  # its message names the file
             raise DataError(str(exc)) from exc
         try:
-            with Image.open(mask_path) as raw:
+            with Image.open(mask_path) as opened:
+                raw = _upright_mask(opened, image_path)
                 if raw.size != image.size:
                     raise DataError(
                         f"{mask_path} is {raw.size[0]}×{raw.size[1]} but its image "
@@ -505,6 +507,46 @@ class MaskFolder(Dataset):
                 f"{label_map.expected}"
             )
         return mapped.astype(np.uint8)
+
+
+#: EXIF orientation → the transpose that shows the stored pixels upright (as PIL's
+#: ``ImageOps.exif_transpose``).
+_EXIF_TRANSPOSE = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM, 5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE, 8: Image.Transpose.ROTATE_90,
+}  # fmt: skip
+_ORIENTATION = 0x0112
+
+
+def _upright_mask(mask: Image.Image, image_path: Path) -> Image.Image:
+    """The mask turned as its image is shown: :func:`zoo.load_image` applies a photo's EXIF
+    orientation, and a mask drawn on the pixels as stored (the size of the stored photo) is
+    turned the same way. A mask with an orientation of its own follows it; one already upright
+    (a quarter turn's shown size, not the stored one) is left as it is. Where the size cannot
+    tell the two apart (a half turn, a mirror, a square photo) the mask is taken as stored, and
+    a warning says so once."""
+    own = _EXIF_TRANSPOSE.get(mask.getexif().get(_ORIENTATION, 1))
+    if own is not None:
+        return mask.transpose(own)
+    try:
+        with Image.open(image_path) as image:
+            orientation = image.getexif().get(_ORIENTATION, 1)
+            stored = image.size
+    except OSError:
+        return mask
+    turn = _EXIF_TRANSPOSE.get(orientation)
+    if turn is None or mask.size != stored:
+        return mask
+    if orientation in (2, 3, 4) or stored[0] == stored[1]:
+        warnings.warn(
+            "Photos whose EXIF orientation keeps their size (a half turn, a mirror, a square "
+            "photo) get their masks turned with them, as masks drawn on the stored pixels "
+            "need; if your tool drew them upright, remove the photos' EXIF orientation "
+            "(e.g. exiftool -Orientation= ...).",  # one text: Python shows it once
+            stacklevel=2,
+        )
+    return mask.transpose(turn)
 
 
 class CityscapesFolder(MaskFolder):
@@ -686,7 +728,7 @@ def ade20k(root: Path, splits: Sequence[str] = SPLITS) -> DataSplits:
 def _pairs(directory: Path) -> list[tuple[Path, Path]]:
     images_dir, masks_dir = directory / "images", directory / "masks"
     if not images_dir.is_dir() or not masks_dir.is_dir():
-        raise DataError(f"masks: expected {images_dir} and {masks_dir}")
+        raise DataError(f"masks: expected {images_dir} and {masks_dir} (layouts: {MASKS_LAYOUT})")
     masks_by_stem = {p.stem: p for p in masks_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES}
     pairs = []
     for image in sorted(p for p in images_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES):
@@ -727,16 +769,37 @@ def _classes_file(root: Path, num_classes: int | None) -> tuple[list[str], Any]:
     return [f"class_{i}" for i in range(num_classes)], None
 
 
-def masks(root: Path, seed: int = 0, num_classes: int | None = None) -> DataSplits:
+MASKS_LAYOUT = (
+    "root/train/{images,masks} and root/val/{images,masks} (a split per folder), or "
+    "root/{images,masks} (split 90/10 at random by --seed)"
+)
+
+
+def masks(
+    root: Path, seed: int = 0, num_classes: int | None = None, splits: Sequence[str] = SPLITS
+) -> DataSplits:
     """``root/{images,masks}`` split 90/10, or ``root/{train,val}/{images,masks}``; class names
-    (and a palette for colour masks) from ``root/classes.json``."""
+    (and a palette for colour masks) from ``root/classes.json``. With split folders, only the
+    ``splits`` asked for must exist (validation needs ``val/`` alone).
+
+    Raises:
+        DataError: A split folder that is asked for is missing (the message gives the layouts).
+    """
     names, palette = _classes_file(root, num_classes)
 
     def make(pairs: Sequence[tuple[Path, Path]]) -> MaskFolder:
         return MaskFolder(pairs, len(names), palette)
 
-    if (root / "train").is_dir() and (root / "val").is_dir():
-        train, val = make(_pairs(root / "train")), make(_pairs(root / "val"))
+    present = [split for split in SPLITS if (root / split).is_dir()]
+    if present:
+        missing = [split for split in splits if split not in present]
+        if missing:
+            raise DataError(
+                f"masks: {root} has {' and '.join(f'{p}/' for p in present)} but no "
+                f"{' or '.join(f'{m}/' for m in missing)}; expected {MASKS_LAYOUT}"
+            )
+        train, val = (make(_pairs(root / split)) if split in splits else _empty(len(names))
+                      for split in SPLITS)  # fmt: skip
     else:
         pairs = _pairs(root)
         train_idx, val_idx = _split(len(pairs), seed, 0.1)

@@ -697,6 +697,16 @@ def write_json(result: dict[str, Any], path: str) -> None:
 
 
 # -- command line ---------------------------------------------------------------------------
+def default_workers(most: int = 4) -> int:
+    """``most`` data-loading processes, or as many as this process may use cores (more would
+    only make PyTorch's DataLoader warn and the processes compete)."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    return max(0, min(most, cores))
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m train.validate",
@@ -719,7 +729,12 @@ def parser() -> argparse.ArgumentParser:
         "of one size share a batch; 32 for classification)",
     )
     p.add_argument("--device", default="auto", help="cpu, cuda or auto")
-    p.add_argument("--workers", type=int, default=4, help="data-loading processes")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=default_workers(),
+        help="data-loading processes (default: 4, or fewer on a machine with fewer cores)",
+    )
     p.add_argument("--limit", type=int, help="evaluate the first N images only")
     p.add_argument(
         "--mode",

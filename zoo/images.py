@@ -31,11 +31,13 @@ def _describe(source: ImageSource) -> str:
     return Path(name).name if isinstance(name, str) else "the image"
 
 
-def _open(source: ImageSource) -> Image.Image:
+def _open(
+    source: ImageSource, max_pixels: int = MAX_PIXELS, max_aspect_ratio: float = MAX_ASPECT_RATIO
+) -> Image.Image:
     if isinstance(source, Image.Image):
         return source
     if isinstance(source, np.ndarray):
-        return _from_array(source)
+        return _from_array(source, max_pixels, max_aspect_ratio)
     if isinstance(source, (bytes, bytearray, memoryview)):
         source = io.BytesIO(bytes(source))
     elif not isinstance(source, (str, os.PathLike)) and not hasattr(source, "read"):
@@ -58,42 +60,62 @@ def _open(source: ImageSource) -> Image.Image:
         raise InvalidImageError(f"{name} could not be opened: {exc}") from exc
 
 
-def _from_array(array: np.ndarray) -> Image.Image:
+def _from_array(array: np.ndarray, max_pixels: int, max_aspect_ratio: float) -> Image.Image:
+    """An ``(H, W)``, ``(H, W, 1|3|4)`` array as a PIL image; its size is checked before any
+    copy is made."""
     if not (np.issubdtype(array.dtype, np.number) or array.dtype == np.bool_):
         raise InvalidImageError(f"Expected a numeric image array, got dtype {array.dtype}.")
-    if np.issubdtype(array.dtype, np.floating) and not np.isfinite(array).all():
-        raise InvalidImageError("The image array holds NaN or infinite values.")
-    if array.ndim == 2 or (array.ndim == 3 and array.shape[2] in (1, 3, 4)):
-        array = array.squeeze(2) if array.ndim == 3 and array.shape[2] == 1 else array
-        if array.dtype != np.uint8:
-            array = _to_uint8(array)
-        return Image.fromarray(array)
-    raise InvalidImageError(f"Expected an (H, W), (H, W, 3) or (H, W, 4) array, got {array.shape}.")
+    if not (array.ndim == 2 or (array.ndim == 3 and array.shape[2] in (1, 3, 4))):
+        raise InvalidImageError(
+            f"Expected an (H, W), (H, W, 3) or (H, W, 4) array, got {array.shape}."
+        )
+    check_size(array.shape[1], array.shape[0], max_pixels, max_aspect_ratio, "The image array")
+    array = array.squeeze(2) if array.ndim == 3 and array.shape[2] == 1 else array
+    if array.dtype != np.uint8:
+        array = _to_uint8(array)
+    return Image.fromarray(array)
 
 
 def _to_uint8(array: np.ndarray) -> np.ndarray:
-    """Scale a float (0–1) or wide-integer (e.g. 16-bit) image to 0–255."""
+    """8-bit pixels of an array, read by its value range, never rescaled by its dtype's range.
+
+    Booleans are 0/255; ``uint16`` is 16-bit (divided by 257). Other integers from 0 to 255
+    are 8-bit values; up to 65535, 16-bit values. Floats from 0 to 1 are fractions (times
+    255); up to 255, 8-bit values.
+
+    Raises:
+        InvalidImageError: NaN or infinity, negative values, or values beyond those ranges
+            (the message gives the range found).
+    """
     if array.dtype == np.bool_:
         return array.astype(np.uint8) * 255
-    values = array.astype(np.float64)
-    if np.issubdtype(array.dtype, np.floating) and values.max(initial=0) <= 1.0:
-        values = values * 255.0
-    elif np.issubdtype(array.dtype, np.integer) and values.max(initial=0) > 255:
-        values = values / float(np.iinfo(array.dtype).max) * 255.0
-    return np.clip(values, 0, 255).astype(np.uint8)
+    floating = np.issubdtype(array.dtype, np.floating)
+    if floating and not np.isfinite(array).all():
+        raise InvalidImageError("The image array holds NaN or infinite values.")
+    low, high = array.min(), array.max()  # never empty: sizes are checked first
+    if floating:
+        scale = 255.0 if high <= 1.0 else 1.0
+        limit, expected = 255.0, "0–1 (or 0–255)"
+    else:
+        scale = 1.0 if high <= 255 and array.dtype != np.uint16 else 1 / 257
+        limit, expected = 65535, "0–255 (8-bit) or 0–65535 (16-bit)"
+    if low < 0 or high > limit:
+        hint = " (normalised? pass the image before normalisation)" if floating else ""
+        raise InvalidImageError(
+            f"The {array.dtype} image array has values from {low:g} to {high:g}; expected "
+            f"{expected}{hint}."
+        )
+    if scale == 1.0 and not floating:
+        return array.astype(np.uint8)
+    return np.clip(np.rint(array.astype(np.float32) * scale), 0, 255).astype(np.uint8)
 
 
 def _to_rgb(image: Image.Image) -> Image.Image:
     mode = image.mode
-    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
-        array = np.asarray(image, dtype=np.float64)  # (H, W)
-        if mode.startswith("I;16"):
-            array = array / 65535.0 * 255.0
-        elif array.max(initial=0) > 255:
-            array = array / array.max() * 255.0
-        elif mode == "F" and array.max(initial=0) <= 1.0:
-            array = array * 255.0
-        return Image.fromarray(np.clip(array, 0, 255).astype(np.uint8)).convert("RGB")
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N"):
+        return Image.fromarray(_to_uint8(np.asarray(image).astype(np.uint16))).convert("RGB")
+    if mode in ("I", "F"):  # 32-bit integer or float pixels, read by their value range
+        return Image.fromarray(_to_uint8(np.asarray(image))).convert("RGB")
     if mode == "P":
         image = image.convert("RGBA" if "transparency" in image.info else "RGB")
         mode = image.mode
@@ -153,7 +175,7 @@ def load_image(
             ``max_pixels`` or more elongated than ``max_aspect_ratio``; the message names the
             file when ``source`` is a path.
     """
-    image = _open(source)
+    image = _open(source, max_pixels, max_aspect_ratio)
     name = _describe(source)
     check_size(*image.size, max_pixels, max_aspect_ratio, name=name[:1].upper() + name[1:])
     try:

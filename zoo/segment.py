@@ -17,6 +17,7 @@ import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from numbers import Real
 from typing import Any, overload
 
 import numpy as np
@@ -25,8 +26,8 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import Tensor, nn
 
-from .errors import ConfigError
-from .images import ImageSource, load_image
+from .errors import ConfigError, InvalidImageError
+from .images import MAX_PIXELS, ImageSource, load_image
 from .labels import get_labels, get_palette
 from .meta import TestResize, cfg_dict, default_test_resize, meta_of
 from .runtime import device_and_dtype, with_backend
@@ -187,6 +188,11 @@ class _Settings:
     palette: list[tuple[int, int, int]]
 
 
+def _scale(value: Any) -> bool:
+    """Whether ``value`` is a test-time scale: a real number (numpy's too) in [0.1, 4]."""
+    return isinstance(value, Real) and not isinstance(value, bool) and 0.1 <= float(value) <= 4.0
+
+
 def _pair(value: Any, name: str) -> tuple[int, int]:
     if (
         not isinstance(value, (tuple, list))
@@ -212,11 +218,7 @@ def _settings(
         scales, flip = (1.0,), False
     elif tta == "flip":
         scales, flip = (1.0,), True
-    elif (
-        isinstance(tta, (tuple, list))
-        and tta
-        and all(isinstance(s, (int, float)) and 0.1 <= s <= 4.0 for s in tta)
-    ):
+    elif isinstance(tta, (tuple, list)) and tta and all(_scale(s) for s in tta):
         scales, flip = tuple(float(s) for s in tta), True
     else:
         raise ConfigError(f"tta must be None, 'flip' or a tuple of scales in [0.1, 4], got {tta!r}")
@@ -224,13 +226,32 @@ def _settings(
         raise ConfigError(f"batch_size must be a positive integer, got {batch_size!r}")
     cfg = cfg_dict(model)
     meta = meta_of(model)
+    if not cfg:
+        raise ConfigError(
+            f"segment needs a segmentation model built by the zoo; this {type(model).__name__} "
+            "has no pretrained_cfg, so its task, labels and preprocessing are unknown. Build "
+            "it with zoo.create_model(...) or load a saved one with 'local-dir:PATH'."
+        )
     if meta.task != "segmentation":
         raise ConfigError(
             "segment needs a segmentation model; this one is a "
             f"{meta.task} model (use zoo.classify)."
         )
     size = tuple(cfg.get("input_size") or (3, 512, 512))
+    if crop is None and int(size[1]) * int(size[2]) < MIN_CROP_AREA:
+        raise ConfigError(
+            f"This model records an input size of {size[1]}×{size[2]} (an export recorded at "
+            f"that size?), below the smallest window segment runs ({MIN_CROP_AREA} px); "
+            "re-export it at its training size (--input-size H W), or pass crop=(H, W)."
+        )
     crop = _pair(crop, "crop") if crop is not None else (int(size[1]), int(size[2]))
+    fixed = _fixed_size(model)
+    if fixed is not None and mode == "slide" and crop != fixed:
+        raise ConfigError(
+            f"This ONNX export takes {fixed[0]}×{fixed[1]} inputs only (exported with a fixed "
+            f"size), so sliding windows must be that size, not {crop}; leave crop unset or "
+            "export with a dynamic size."
+        )
     stride = (
         _pair(stride, "stride")
         if stride is not None
@@ -266,6 +287,16 @@ def _settings(
     )
 
 
+def _fixed_size(model: nn.Module) -> tuple[int, int] | None:
+    """The (H, W) an ONNX export was fixed to (exported with ``dynamic=False``), else None."""
+    axes = getattr(model, "dynamic_axes", None)
+    metadata = getattr(model, "metadata", None)
+    if axes is None or not isinstance(metadata, dict) or "height" in axes:
+        return None
+    size = list(metadata.get("input_size") or ())
+    return (int(size[1]), int(size[2])) if len(size) == 3 else None
+
+
 def _to_tensor(image: Image.Image | np.ndarray, size: tuple[int, int], s: _Settings) -> Tensor:
     """``(1, 3, h, w)`` normalised input of an RGB image resized to ``size`` = (w, h): bilinear
     on uint8 pixels, antialiased or not as the weights' authors resized."""
@@ -292,6 +323,13 @@ def _segment_one(
     image = load_image(source)
     width, height = image.size
     base = s.resize.output_size(width, height)  # (w, h) the authors evaluated at
+    largest = max(s.scales)
+    if base[0] * base[1] * largest * largest > MAX_PIXELS:  # the cap holds at every scale
+        raise InvalidImageError(
+            f"At test-time scale {largest:g} the {width}×{height} image becomes "
+            f"{round(base[0] * largest)}×{round(base[1] * largest)} pixels, above the limit of "
+            f"{MAX_PIXELS / 1e6:.0f} megapixels; use smaller scales or downscale the image."
+        )
     device, dtype = device_and_dtype(model)
     mode = s.mode
     if mode == "auto":  # a model that resizes internally ("none") always sees the whole image

@@ -11,6 +11,8 @@ that models never call back up into the factory.
 from __future__ import annotations
 
 import hashlib
+import pickle
+import re
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -33,7 +35,6 @@ def read_weights_file(path: str | Path) -> dict[str, torch.Tensor]:
     Raises:
         CheckpointError: Missing, truncated or not a state dict.
     """
-    from safetensors import SafetensorError
     from safetensors.torch import load_file
 
     path = Path(path)
@@ -41,15 +42,29 @@ def read_weights_file(path: str | Path) -> dict[str, torch.Tensor]:
         if path.suffix == ".safetensors":
             return load_file(str(path), device="cpu")
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except (OSError, RuntimeError, EOFError, ValueError, SafetensorError) as exc:
-        raise CheckpointError(f"Cannot read weights from {path}: {exc}") from exc
-    except Exception as exc:  # unpickling a damaged .pth raises many types
-        raise CheckpointError(f"Cannot read weights from {path} (corrupt?): {exc}") from exc
+    except Exception as exc:  # unpickling a damaged or foreign file raises many types
+        raise CheckpointError(f"Cannot read weights from {path}: {_why_unreadable(exc)}") from exc
     if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
         state = state["state_dict"]
     if not isinstance(state, dict):
         raise CheckpointError(f"{path} does not hold a state dict.")
     return state
+
+
+def _why_unreadable(exc: Exception) -> str:
+    """One line on why ``torch.load``/safetensors refused a file (PyTorch's own message on
+    ``weights_only`` runs to six lines of advice that does not apply here)."""
+    text = str(exc)
+    found = re.search(r"Unsupported global: GLOBAL (\S+)", text)
+    if found:
+        return (
+            f"it holds Python objects besides tensors ({found.group(1)}), which are not "
+            "unpickled for safety; save a state dict of tensors (torch.save(model.state_dict(), "
+            "path)) or a .safetensors file."
+        )
+    if isinstance(exc, (EOFError, KeyError, pickle.UnpicklingError)):
+        return "it is not a PyTorch checkpoint (.pth/.pt) or it is truncated."
+    return (text.strip().splitlines() or [type(exc).__name__])[0]
 
 
 def weight_source(full_name: str) -> str:

@@ -69,3 +69,52 @@ def test_probe_restores_offline_flag(endpoint):
     with pytest.raises(zoo.HubUnreachableError):
         zoo.create_model("resnet18.a1_in1k", pretrained=True)
     assert constants.HF_HUB_OFFLINE is False
+
+
+@pytest.mark.parametrize("failure", ["500", "stall"])
+def test_a_hub_that_answers_the_probe_then_fails_fails_within_seconds(
+    hub_server, fresh_cache, failure
+):
+    repo = f"org/flaky-{failure}"
+    zoo.push_to_hub(zoo.create_model("resnet20_cifar"), repo)
+    hub_server.state.failing = failure
+    try:
+        start = time.monotonic()
+        with pytest.raises(zoo.HubUnreachableError, match="answered at first, then failed") as info:
+            zoo.create_model(f"hf-hub:{repo}", pretrained=True)
+        assert time.monotonic() - start < FAIL_FAST_S  # huggingface_hub alone retries ~23 s
+    finally:
+        hub_server.state.failing = None
+    assert repo in str(info.value) and "offline" in str(info.value)
+
+
+def test_a_cached_model_loads_while_the_hub_fails(hub_server, fresh_cache):
+    import torch
+
+    model = zoo.create_model("resnet20_cifar").eval()
+    zoo.push_to_hub(model, "org/cached-flaky")
+    zoo.create_model("hf-hub:org/cached-flaky", pretrained=True)  # fills the cache
+    hub_server.state.failing = "500"
+    try:
+        start = time.monotonic()
+        again = zoo.create_model("hf-hub:org/cached-flaky", pretrained=True).eval()
+        assert time.monotonic() - start < FAIL_FAST_S
+    finally:
+        hub_server.state.failing = None
+    x = torch.randn(1, 3, 32, 32)
+    with torch.no_grad():
+        assert torch.equal(model(x), again(x))
+
+
+def test_a_weights_download_that_stalls_part_way_fails_in_one_line(hub_server, fresh_cache):
+    zoo.push_to_hub(zoo.create_model("resnet20_cifar"), "org/stalls")
+    hub_server.state.failing = "stall-get"
+    try:
+        start = time.monotonic()
+        with pytest.raises(zoo.HubUnreachableError, match="org/stalls") as info:
+            zoo.create_model("hf-hub:org/stalls", pretrained=True)
+        elapsed = time.monotonic() - start
+    finally:
+        hub_server.state.failing = None
+    assert "\n" not in str(info.value)
+    assert elapsed < 3 * FAIL_FAST_S  # huggingface_hub's own read timeout (10 s) applies
