@@ -104,7 +104,7 @@ def test_a_users_files_that_look_like_temporaries_survive_every_writer(
     folder.mkdir()
     for name, data in DECOYS.items():
         (folder / name).write_bytes(data)
-    monkeypatch.setattr(atomic, "_cleaned", set())  # as in a fresh process
+    monkeypatch.setattr(atomic, "_cleaned", set(), raising=False)  # as in a fresh process
     _write_each(writer, folder, segmenter, photo_file, clip_file, monkeypatch)
     for name, data in DECOYS.items():
         assert (folder / name).read_bytes() == data, f"{writer} removed {name}"
