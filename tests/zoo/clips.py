@@ -64,17 +64,18 @@ def variable_rate_clip(path: Path, photo: Image.Image, times_s: list[float]) -> 
     return path
 
 
-def size_change_clip(path: Path, photo: Image.Image, sizes: list[tuple[int, int]], frames=6):
-    """An MPEG-TS clip whose frame size changes between segments (``frames`` frames at each
-    of ``sizes``), timestamps running on, as a spliced broadcast recording has."""
+def size_change_clip(path: Path, parts: list[Image.Image], frames: int = 6) -> Path:
+    """An MPEG-TS clip whose frame size changes between segments (``frames`` frames of each
+    image in ``parts``, at its own size), timestamps running on, as a spliced broadcast
+    recording has."""
     import av
 
     data = b""
-    for index, size in enumerate(sizes):
+    for index, part in enumerate(parts):
         buffer = io.BytesIO()
         with av.open(buffer, "w", format="mpegts") as container:
-            stream = _stream(av, container, size, time_base=Fraction(1, 12))
-            pixels = np.asarray(photo.convert("RGB").resize(size))
+            stream = _stream(av, container, part.size, time_base=Fraction(1, 12))
+            pixels = np.asarray(part.convert("RGB"))
             for k in range(frames):
                 _encode(av, container, stream, pixels, pts=index * frames + k)
             _flush(container, stream)
