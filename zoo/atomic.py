@@ -62,22 +62,6 @@ _cleaned: set[str] = set()  # folders this process has already cleaned
 _state_lock = threading.Lock()
 
 
-def _umask() -> int:
-    """The process's umask, read without changing it where Linux allows (``os.umask`` must set
-    a value to read it, which for an instant affects files other threads create)."""
-    try:
-        with open("/proc/self/status", encoding="ascii") as status:
-            for line in status:
-                if line.startswith("Umask:"):
-                    return int(line.split()[1], 8)
-    except (OSError, ValueError):
-        pass
-    with _state_lock:
-        mask = os.umask(0o077)
-        os.umask(mask)
-    return mask
-
-
 def _lock(fd: int) -> bool:
     """Take an exclusive lock on ``fd`` without waiting; False when held elsewhere or when the
     file system does not support locks."""
@@ -96,11 +80,12 @@ class Temporary:
     commit). Writers that need a path (PyAV, PIL, torch) write to :attr:`path`;
     :func:`atomic_write` wraps it for file objects.
 
+    The temporary has the target's suffix (writers that choose a format by suffix choose the
+    right one) and the permissions the user's umask gives any new file.
+
     Args:
         target: The final path; its folder is created if missing.
         directory: Make a temporary folder instead of a file.
-        suffix: The temporary's suffix (default: the target's, so that writers that choose a
-            format by suffix choose the right one).
 
     Attributes:
         path: The temporary (an empty file, or an empty folder).
@@ -110,14 +95,13 @@ class Temporary:
         OSError: The folder cannot be created or written.
     """
 
-    def __init__(self, target: str | os.PathLike[str], *, directory: bool = False,
-                 suffix: str | None = None) -> None:  # fmt: skip
+    def __init__(self, target: str | os.PathLike[str], *, directory: bool = False) -> None:
         self.target = Path(target)
         self.directory = directory
         self.done = False
         self.target.parent.mkdir(parents=True, exist_ok=True)
         clean_once(self.target.parent)
-        suffix = self.target.suffix if suffix is None else suffix
+        suffix = self.target.suffix
         if directory or not re.fullmatch(r"(\.[A-Za-z0-9]{1,10})?", suffix):
             suffix = ""
         self.token = secrets.token_hex(16)
@@ -132,7 +116,7 @@ class Temporary:
             if directory:
                 self.path.mkdir()
             else:
-                os.close(os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+                os.close(os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
         except BaseException:
             self._release()
             raise
@@ -147,7 +131,7 @@ class Temporary:
             self.lock_fd, self.lock_path = None, None
 
     def commit(self, *, replace: bool = True, fsync: bool = False) -> Path:
-        """Give the temporary the user's usual permissions and rename it over the target.
+        """Rename the temporary over the target.
 
         Args:
             replace: Replace an existing target; False raises :class:`FileExistsError`
@@ -163,17 +147,12 @@ class Temporary:
             FileExistsError: ``replace=False`` and the target exists (the temporary is kept
                 until :meth:`discard`).
         """
-        umask = _umask()
-        if self.directory:
-            os.chmod(self.path, 0o777 & ~umask)
-        else:
-            if fsync:
-                fd = os.open(self.path, os.O_RDONLY)
-                try:
-                    os.fsync(fd)
-                finally:
-                    os.close(fd)
-            os.chmod(self.path, 0o666 & ~umask)  # created 0600
+        if fsync and not self.directory:
+            fd = os.open(self.path, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
         if replace:
             os.replace(self.path, self.target)
         elif self.directory:

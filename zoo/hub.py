@@ -203,17 +203,13 @@ def _with_hooks(client: Any) -> Any:
 
 
 def _network_errors() -> tuple[type[BaseException], ...]:
-    """The HTTP client's timeout and connection errors (``huggingface_hub`` lets them through
-    when a download stalls part-way)."""
-    errors: list[type[BaseException]] = []
-    for name in ("httpx2", "httpx"):
-        try:
-            module = __import__(name)
-        except ImportError:
-            continue
-        errors += [getattr(module, n) for n in ("TimeoutException", "NetworkError")
-                   if hasattr(module, n)]  # fmt: skip
-    return tuple(errors)
+    """The transient network errors ``huggingface_hub`` itself retries on (they escape it when
+    a download stalls part-way); none when its internals are not as expected."""
+    try:
+        from huggingface_hub.utils._http import _DEFAULT_RETRY_ON_EXCEPTIONS
+    except ImportError:
+        return ()
+    return tuple(_DEFAULT_RETRY_ON_EXCEPTIONS)
 
 
 @contextmanager

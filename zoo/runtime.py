@@ -110,13 +110,12 @@ class ORTModel(nn.Module):
                 f"{self.path.name} takes {self.in_chans}-channel inputs, got {x.shape[1]} "
                 "channels (zoo.classify and zoo.segment feed RGB images)."
             )
-        if "height" not in self.dynamic_axes:
-            expected = tuple(self.metadata["input_size"][1:])
-            if tuple(x.shape[-2:]) != expected:
-                raise ConfigError(
-                    f"{self.path.name} takes {expected[0]}×{expected[1]} inputs only "
-                    f"(exported without a dynamic size), got {tuple(x.shape[-2:])}."
-                )
+        expected = self.fixed_size
+        if expected is not None and tuple(x.shape[-2:]) != expected:
+            raise ConfigError(
+                f"{self.path.name} takes {expected[0]}×{expected[1]} inputs only "
+                f"(exported without a dynamic size), got {tuple(x.shape[-2:])}."
+            )
         array = x.detach().cpu().numpy().astype(self._dtype, copy=False)
         if "batch" in self.dynamic_axes or len(array) == 1:
             (logits,) = self.session.run(None, {INPUT_NAME: array})
@@ -125,6 +124,14 @@ class ORTModel(nn.Module):
                 [self.session.run(None, {INPUT_NAME: item[None]})[0] for item in array]
             )
         return torch.from_numpy(logits.astype(np.float32, copy=False)).to(x.device)
+
+    @property
+    def fixed_size(self) -> tuple[int, int] | None:
+        """``(H, W)`` when the export takes that size only (``dynamic=False``), else None."""
+        if "height" in self.dynamic_axes:
+            return None
+        size = list(self.metadata["input_size"])
+        return int(size[1]), int(size[2])
 
     def extra_repr(self) -> str:
         return f"path={str(self.path)!r}, providers={self.session.get_providers()}"

@@ -245,7 +245,7 @@ def _settings(
             "re-export it at its training size (--input-size H W), or pass crop=(H, W)."
         )
     crop = _pair(crop, "crop") if crop is not None else (int(size[1]), int(size[2]))
-    fixed = _fixed_size(model)
+    fixed = getattr(model, "fixed_size", None)  # an ORTModel's export may take one size only
     if fixed is not None and mode == "slide" and crop != fixed:
         raise ConfigError(
             f"This ONNX export takes {fixed[0]}×{fixed[1]} inputs only (exported with a fixed "
@@ -285,16 +285,6 @@ def _settings(
         labels=labels,
         palette=list(get_palette(model)),
     )
-
-
-def _fixed_size(model: nn.Module) -> tuple[int, int] | None:
-    """The (H, W) an ONNX export was fixed to (exported with ``dynamic=False``), else None."""
-    axes = getattr(model, "dynamic_axes", None)
-    metadata = getattr(model, "metadata", None)
-    if axes is None or not isinstance(metadata, dict) or "height" in axes:
-        return None
-    size = list(metadata.get("input_size") or ())
-    return (int(size[1]), int(size[2])) if len(size) == 3 else None
 
 
 def _to_tensor(image: Image.Image | np.ndarray, size: tuple[int, int], s: _Settings) -> Tensor:

@@ -263,7 +263,7 @@ class _Decoded:
         self, stream: Any, source: Any, src: Any, fps: Fraction, limit: float | None,
         progress: bool,
     ) -> None:  # fmt: skip
-        self.stream, self.src, self.fps, self.limit = stream, src, fps, limit
+        self.src, self.fps, self.limit = src, fps, limit
         self.time_base = Fraction(stream.time_base or Fraction(1, 90_000))
         self.packets = source.decode(stream)
         self.count = 0
@@ -302,18 +302,15 @@ class _Decoded:
 
     def __iter__(self) -> Iterator[tuple[np.ndarray, int]]:
         frame = self.first
-        try:
-            while frame is not None:
-                pts, length = self._timestamp(frame)
-                if self.limit is not None and pts * self.time_base >= self.limit:
-                    raise _Truncated
-                self.end = pts + length
-                yield self._upright(frame), pts
-                self.count += 1
-                self.bar.update(1)
-                frame = self._next()
-        finally:
-            self.bar.close()
+        while frame is not None:
+            pts, length = self._timestamp(frame)
+            if self.limit is not None and pts * self.time_base >= self.limit:
+                raise _Truncated
+            self.end = pts + length
+            yield self._upright(frame), pts
+            self.count += 1
+            self.bar.update(1)
+            frame = self._next()
 
     def _timestamp(self, frame: Any) -> tuple[int, int]:
         """The frame's presentation time relative to the first frame (strictly increasing;

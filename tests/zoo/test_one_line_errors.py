@@ -146,3 +146,8 @@ def test_commands_refuse_a_bad_export_size_before_loading_anything(tmp_path):
         capture_output=True, text=True, timeout=120, cwd=ROOT,
     )  # fmt: skip
     assert run.returncode == 2 and "too small" in _one_line(run.stderr)
+
+
+def test_classify_with_an_unknown_tta(lite0):
+    with pytest.raises(zoo.ConfigError, match="tta must be None or 'flip'"):
+        zoo.classify(lite0, np.zeros((32, 32, 3), np.uint8), tta=(0.5, 1.0))
