@@ -34,7 +34,6 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset, Subset, default_collate
-from torchvision.transforms import InterpolationMode
 from torchvision.transforms.v2 import functional as TF
 
 import zoo
@@ -209,7 +208,8 @@ class TestInputs(Dataset):
         std: Sequence[float],
     ) -> None:
         self.dataset, self.resize = dataset, resize
-        self.mean, self.std = [float(m) for m in mean], [float(s) for s in std]
+        normalise = (tuple(mean), tuple(std))
+        self.preprocess = zoo.pipeline.Preprocess("segmentation", *normalise, resize=resize)  # type: ignore[arg-type]
 
     def __len__(self) -> int:
         return len(self.dataset)  # type: ignore[arg-type]
@@ -218,17 +218,10 @@ class TestInputs(Dataset):
         image, mask = self.dataset[index]
         pixels = TF.to_image(image).as_subclass(Tensor)  # (3, H, W) uint8
         height, width = pixels.shape[-2:]
+        size = (width, height)
         if self.resize is not None:
-            new_width, new_height = self.resize.output_size(width, height)
-            if (new_width, new_height) != (width, height):
-                pixels = TF.resize(
-                    pixels,
-                    [new_height, new_width],
-                    interpolation=InterpolationMode.BILINEAR,
-                    antialias=self.resize.antialias,
-                )
-        inputs = TF.normalize(TF.to_dtype(pixels, torch.float32, scale=True), self.mean, self.std)
-        return inputs, mask.as_subclass(Tensor)
+            size = self.resize.output_size(width, height)
+        return self.preprocess.tensor(pixels, size), mask.as_subclass(Tensor)
 
 
 def same_size_batches(samples: Iterable[Any], batch_size: int) -> Iterator[list[Any]]:
@@ -257,8 +250,8 @@ def evaluate_segmentation(
     dataset: Dataset,
     num_classes: int,
     resize: Any = None,
-    mean: Sequence[float] = (0.485, 0.456, 0.406),
-    std: Sequence[float] = (0.229, 0.224, 0.225),
+    mean: Sequence[float] = zoo.pipeline.IMAGENET_MEAN,
+    std: Sequence[float] = zoo.pipeline.IMAGENET_STD,
     device: torch.device | str = "cpu",
     batch_size: int = 1,
     workers: int = 0,
@@ -310,11 +303,11 @@ def evaluate_segmentation(
                 logits = model(inputs)  # (B, K, h, w)
             else:
                 logits = zoo.segment_logits(model, inputs, mode=mode, tta=tta, batch_size=4)
-            if logits.shape[-2:] != targets.shape[-2:]:
-                logits = F.interpolate(
-                    logits, size=targets.shape[-2:], mode="bilinear", align_corners=False
-                )
-            metrics.update(logits.argmax(1), targets)  # (B, H, W) each
+            size = (targets.shape[-2], targets.shape[-1])
+            predicted = torch.stack(
+                [zoo.pipeline.argmax_at(item, size) for item in logits]
+            )  # (B, H, W)
+            metrics.update(predicted.long(), targets)
             count += len(batch)
     return {**metrics.compute(), "images": _total(count, device, sync)}
 

@@ -11,7 +11,12 @@ Importing ``zoo`` registers its architectures in timm's registry; it opens no ne
 connection and does not import gradio.
 """
 
-from . import models  # noqa: F401  (registers the architectures in timm)
+from typing import TYPE_CHECKING
+
+from . import (
+    models,  # noqa: F401  (registers the architectures in timm)
+    pipeline,
+)
 from .atomic import Temporary, atomic_write
 from .datasets import DatasetInfo, dataset_info
 from .errors import (
@@ -33,11 +38,30 @@ from .inference import classify
 from .io import from_pretrained, save_pretrained
 from .labels import get_labels, get_palette
 from .push import push_to_hub
-from .runtime import ORTModel, fastest_backend
 from .segment import SegmentationResult, segment, segment_logits
 from .video import VideoResult, segment_video
 
 __version__ = "0.1.0"
+
+#: Names whose module loads on first use: the ONNX Runtime layer stays out of a process that
+#: runs PyTorch models only.
+_LAZY = {"ORTModel": "runtime", "fastest_backend": "runtime"}
+
+if TYPE_CHECKING:
+    from .runtime import ORTModel, fastest_backend
+
+
+def __getattr__(name: str) -> object:
+    from importlib import import_module
+
+    if name == "runtime":  # the module itself, as ``zoo.runtime.with_backend``
+        return import_module(".runtime", __name__)
+    if name in _LAZY:
+        value = getattr(import_module(f".{_LAZY[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'zoo' has no attribute {name!r}")
+
 
 __all__ = [
     "CheckpointError",
@@ -68,6 +92,7 @@ __all__ = [
     "list_models",
     "load_image",
     "model_info",
+    "pipeline",
     "push_to_hub",
     "save_pretrained",
     "segment",

@@ -1,52 +1,63 @@
-"""Running a classifier on an image the way its weights expect."""
+"""Running a classifier on images the way its weights expect (through :mod:`zoo.pipeline`)."""
 
 from __future__ import annotations
 
-import weakref
-from typing import Any
+from typing import overload
 
 import torch
 from torch import nn
 
 from .errors import ConfigError
-from .images import ImageSource, load_image
+from .images import ImageSource
 from .labels import get_labels
-from .runtime import device_and_dtype, with_backend
+from .pipeline import Preprocess, apply_backend, device_and_dtype
+from .pipeline import top_k as most_likely
 
 
-def eval_transform(model: nn.Module) -> Any:
-    """timm's evaluation transform for ``model`` (resize, centre crop, normalise per its cfg).
-
-    Returns:
-        A callable mapping an RGB ``PIL.Image`` to a ``(3, H, W)`` float tensor.
-    """
-    from timm.data import create_transform, resolve_data_config
-
-    cached = _TRANSFORMS.get(model)
-    if cached is None:
-        cached = create_transform(**resolve_data_config({}, model=model), is_training=False)
-        _TRANSFORMS[model] = cached
-    return cached
+@overload
+def classify(
+    model: nn.Module,
+    image: list[ImageSource] | tuple[ImageSource, ...],
+    top_k: int = ...,
+    *,
+    tta: str | None = ...,
+    backend: str | None = ...,
+    batch_size: int = ...,
+) -> list[list[tuple[str, float]]]: ...
 
 
-_TRANSFORMS: weakref.WeakKeyDictionary[nn.Module, Any] = weakref.WeakKeyDictionary()
+@overload
+def classify(
+    model: nn.Module,
+    image: ImageSource,
+    top_k: int = ...,
+    *,
+    tta: str | None = ...,
+    backend: str | None = ...,
+    batch_size: int = ...,
+) -> list[tuple[str, float]]: ...
 
 
 @torch.inference_mode()
 def classify(
     model: nn.Module,
-    image: ImageSource,
+    image: ImageSource | list[ImageSource] | tuple[ImageSource, ...],
     top_k: int = 5,
     *,
     tta: str | None = None,
     backend: str | None = None,
-) -> list[tuple[str, float]]:
-    """Top-k classes of one image.
+    batch_size: int = 16,
+) -> list[tuple[str, float]] | list[list[tuple[str, float]]]:
+    """Top-k classes of an image (or of each image of a list, run in batches).
+
+    Preprocessing is timm's evaluation transform for the model's cfg (resize the short side to
+    ``size / crop_pct``, centre crop, normalise); a JPEG much larger than that is decoded at
+    a reduced size (see :class:`zoo.pipeline.Preprocess`).
 
     Args:
         model: A classifier (``(B, 3, H, W) → (B, K)`` logits); switched to eval mode. An
             :class:`zoo.ORTModel` runs on ONNX Runtime.
-        image: Anything :func:`zoo.load_image` accepts.
+        image: Anything :func:`zoo.load_image` accepts, or a list of them.
         top_k: How many classes to return (at most K).
         tta: None, or ``"flip"``: average the softmax probabilities of the image and its
             mirror image (as ``python -m train.validate --tta flip`` scores classifiers).
@@ -54,40 +65,56 @@ def classify(
             anything else on PyTorch), ``"pytorch"``, ``"onnxruntime"`` (the model's cached
             ONNX export, see :func:`zoo.runtime.with_backend`) or ``"auto"`` (the faster on
             this machine).
+        batch_size: Images per forward pass for a list.
 
     Returns:
-        ``[(label, probability), ...]`` sorted by probability, probabilities in [0, 1].
+        ``[(label, probability), ...]`` sorted by probability, probabilities in [0, 1]; for a
+        list of images, one such list per image.
 
     Raises:
-        InvalidImageError: The image cannot be read.
-        ConfigError: ``top_k`` is not a positive integer, ``tta`` is not None or ``"flip"``,
-            the model is not a classifier, or the backend is unknown.
+        InvalidImageError: An image cannot be read.
+        ConfigError: ``top_k`` or ``batch_size`` is not a positive integer, ``tta`` is not
+            None or ``"flip"``, the model is not a classifier, or the backend is unknown.
         MissingExtraError: ``backend="onnxruntime"`` without ``vision-zoo[onnx]``.
     """
-    if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
-        raise ConfigError(f"top_k must be a positive integer, got {top_k!r}")
+    for name, value in (("top_k", top_k), ("batch_size", batch_size)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ConfigError(f"{name} must be a positive integer, got {value!r}")
     if tta not in (None, "flip"):
         raise ConfigError(f"tta must be None or 'flip' for a classifier, got {tta!r}")
-    model = with_backend(model, backend)
+    model = apply_backend(model, backend)
     model.eval()
-    pil = load_image(image)
-    device, _ = device_and_dtype(model)
-    batch = eval_transform(model)(pil).unsqueeze(0).to(device)  # (1, 3, H, W)
+    preprocess = Preprocess.of(model)
+    labels = get_labels(model)
+    single = not isinstance(image, (list, tuple))
+    images: list[ImageSource] = [image] if single else list(image)  # type: ignore[list-item,arg-type]
+    results: list[list[tuple[str, float]]] = []
+    for start in range(0, len(images), batch_size):
+        chunk = images[start : start + batch_size]
+        inputs = torch.stack([preprocess(preprocess.load(x)[0]) for x in chunk])  # (B, 3, H, W)
+        probs = class_probabilities(model, inputs, tta)
+        results.extend(most_likely(row, labels, top_k) for row in probs)
+    return results[0] if single else results
+
+
+def class_probabilities(
+    model: nn.Module, inputs: torch.Tensor, tta: str | None = None
+) -> torch.Tensor:
+    """``(B, K)`` softmax probabilities of a classifier for ``(B, 3, H, W)`` inputs (averaged
+    with the mirror images' when ``tta="flip"``), float32 on the CPU.
+
+    Raises:
+        ConfigError: The model does not return ``(B, K)`` logits.
+    """
+    device, dtype = device_and_dtype(model)
+    x = inputs.to(device=device, dtype=dtype, non_blocking=True)
     if tta == "flip":
-        batch = torch.cat([batch, batch.flip(-1)])  # (2, 3, H, W): the image and its mirror
-    logits = model(batch)
+        x = torch.cat([x, x.flip(-1)])  # (2B, 3, H, W): the images, then their mirrors
+    logits = model(x)
     if not isinstance(logits, torch.Tensor) or logits.ndim != 2:
         shape = tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__
         raise ConfigError(f"classify needs a classifier ((B, K) logits); this model gave {shape}.")
-    probs = logits.float().softmax(dim=-1).mean(0)  # (K,)
-    return _top(probs, get_labels(model), top_k)
-
-
-def top_labels(logits: torch.Tensor, labels: list[str], top_k: int = 5) -> list[tuple[str, float]]:
-    """``(K,)`` logits → the ``top_k`` ``(label, softmax probability)`` pairs, most likely first."""
-    return _top(logits.float().softmax(dim=-1), labels, top_k)
-
-
-def _top(probs: torch.Tensor, labels: list[str], top_k: int) -> list[tuple[str, float]]:
-    values, indices = probs.topk(min(top_k, probs.numel()))
-    return [(labels[i], float(v)) for v, i in zip(values.tolist(), indices.tolist(), strict=True)]
+    probs = logits.float().softmax(dim=-1).cpu()
+    if tta == "flip":
+        probs = (probs[: len(inputs)] + probs[len(inputs) :]) / 2
+    return probs

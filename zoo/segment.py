@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import partial
 from numbers import Real
 from typing import Any, overload
 
@@ -29,21 +30,24 @@ from torch import Tensor, nn
 from .errors import ConfigError, InvalidImageError
 from .images import MAX_PIXELS, ImageSource, load_image
 from .labels import get_labels, get_palette
-from .meta import TestResize, cfg_dict, default_test_resize, meta_of
-from .runtime import device_and_dtype, with_backend
+from .meta import cfg_dict, meta_of
+from .pipeline import (
+    AUTO_SLIDE_AREAS,
+    Preprocess,
+    apply_backend,
+    auto_mode,
+    device_and_dtype,
+    mask_at,
+)
 
 MODES = ("auto", "whole", "slide")
 #: Smallest sliding window (pixels) and most windows per image: a 1×1 crop would be one forward
 #: pass per pixel.
 MIN_CROP_AREA = 32 * 32
 MAX_WINDOWS = 4096
-#: ``mode="auto"`` slides when the resized image has more than this many crop areas.
-AUTO_SLIDE_AREAS = 4
-#: Memory budget for upsampling logits to the original size (bytes per band of rows).
-_BAND_BYTES = 64 << 20
+__all__ = ["AUTO_SLIDE_AREAS", "MODES", "SegmentationResult", "segment", "segment_logits"]
 
 
-@dataclass
 class SegmentationResult:
     """One image's segmentation.
 
@@ -52,7 +56,9 @@ class SegmentationResult:
             classes, else ``int32``).
         labels: Class names, one per index.
         palette: RGB colour (0–255) per class.
-        image: The input as an RGB image (EXIF orientation applied), for overlays.
+        image: The input as an RGB image (EXIF orientation applied), for overlays. When the
+            model needed less than the whole photo (a JPEG decoded at reduced size), it is
+            decoded at full size on first use.
         probs: ``(K, H, W)`` float32 softmax probabilities at the original size, when asked
             for (``return_probs=True``), else None.
         latency_ms: Wall time of preprocessing, model and postprocessing, in milliseconds.
@@ -60,14 +66,38 @@ class SegmentationResult:
         input_size: ``(height, width)`` the image was resized to before the model.
     """
 
-    mask: np.ndarray
-    labels: list[str]
-    palette: list[tuple[int, int, int]]
-    image: Image.Image = field(repr=False)
-    probs: Tensor | None = field(default=None, repr=False)
-    latency_ms: float = 0.0
-    mode: str = "whole"
-    input_size: tuple[int, int] = (0, 0)
+    def __init__(
+        self,
+        mask: np.ndarray,
+        labels: list[str],
+        palette: list[tuple[int, int, int]],
+        image: Image.Image | Callable[[], Image.Image],
+        probs: Tensor | None = None,
+        latency_ms: float = 0.0,
+        mode: str = "whole",
+        input_size: tuple[int, int] = (0, 0),
+    ) -> None:
+        self.mask, self.labels, self.palette = mask, labels, palette
+        self._image = image
+        self.probs, self.latency_ms, self.mode, self.input_size = (
+            probs,
+            latency_ms,
+            mode,
+            input_size,
+        )
+
+    @property
+    def image(self) -> Image.Image:
+        if not isinstance(self._image, Image.Image):
+            self._image = self._image()
+        return self._image
+
+    def __repr__(self) -> str:
+        return (
+            f"SegmentationResult(mask={self.mask.shape[1]}×{self.mask.shape[0]}, "
+            f"classes={len(self.labels)}, mode={self.mode!r}, input_size={self.input_size}, "
+            f"latency_ms={self.latency_ms:.1f})"
+        )
 
     def colorize(self) -> Image.Image:
         """The mask drawn in the palette's colours (RGB, original size)."""
@@ -135,7 +165,10 @@ def segment(
     Preprocessing follows the model's pretrained cfg: the image is resized by its test-time
     policy (``model_info(name).test_resize``; without one, the short side goes to the short
     side of the model's ``input_size``), normalised with its ``mean``/``std``, run, and the
-    logits are resized bilinearly back to the original size.
+    logits are resized bilinearly back to the original size (:mod:`zoo.pipeline`). A JPEG
+    file at least twice the size the model needs is decoded at 1/2, 1/4 or 1/8 size by the
+    decoder; the mask is still at the original size, and ``result.image`` is decoded in full
+    when first used.
 
     Args:
         model: A segmentation model (``(B, 3, H, W) → (B, K, H, W)``); switched to eval mode.
@@ -167,7 +200,7 @@ def segment(
         MissingExtraError: ``backend="onnxruntime"`` without ``vision-zoo[onnx]``.
     """
     settings = _settings(model, mode, tta, crop, stride, batch_size)
-    model = with_backend(model, backend)
+    model = apply_backend(model, backend)
     if isinstance(images, (list, tuple)):
         return [_segment_one(model, image, settings, return_probs) for image in images]
     return _segment_one(model, images, settings, return_probs)
@@ -181,9 +214,7 @@ class _Settings:
     crop: tuple[int, int]
     stride: tuple[int, int]
     batch_size: int
-    mean: Tensor
-    std: Tensor
-    resize: TestResize
+    preprocess: Preprocess
     labels: list[str]
     palette: list[tuple[int, int, int]]
 
@@ -269,9 +300,6 @@ def _settings(
         raise ConfigError(
             "segment needs K ≥ 2 logits (one per class); this model has one output channel."
         )
-    resize = meta.test_resize or default_test_resize(size)
-    mean = torch.tensor(cfg.get("mean") or (0.485, 0.456, 0.406), dtype=torch.float32)
-    std = torch.tensor(cfg.get("std") or (0.229, 0.224, 0.225), dtype=torch.float32)
     return _Settings(
         mode=mode,
         scales=scales,
@@ -279,29 +307,10 @@ def _settings(
         crop=crop,
         stride=stride,
         batch_size=batch_size,
-        mean=mean.view(3, 1, 1),
-        std=std.view(3, 1, 1),
-        resize=resize,
+        preprocess=Preprocess.of(model),
         labels=labels,
         palette=list(get_palette(model)),
     )
-
-
-def _to_tensor(image: Image.Image | np.ndarray, size: tuple[int, int], s: _Settings) -> Tensor:
-    """``(1, 3, h, w)`` normalised input of an RGB image resized to ``size`` = (w, h): bilinear
-    on uint8 pixels, antialiased or not as the weights' authors resized."""
-    from torchvision.transforms.v2 import InterpolationMode
-    from torchvision.transforms.v2 import functional as TF
-
-    pixels = torch.from_numpy(np.array(image, dtype=np.uint8)).permute(2, 0, 1)  # (3, H, W)
-    if (pixels.shape[2], pixels.shape[1]) != size:
-        pixels = TF.resize(
-            pixels,
-            [size[1], size[0]],
-            interpolation=InterpolationMode.BILINEAR,
-            antialias=s.resize.antialias,
-        )
-    return ((pixels.float() / 255.0 - s.mean) / s.std).unsqueeze(0)
 
 
 @torch.inference_mode()
@@ -310,10 +319,9 @@ def _segment_one(
 ) -> SegmentationResult:
     start = time.perf_counter()
     model.eval()
-    image = load_image(source)
-    width, height = image.size
-    base = s.resize.output_size(width, height)  # (w, h) the authors evaluated at
     largest = max(s.scales)
+    image, (width, height) = s.preprocess.load(source, full=largest > 1.0)
+    base = s.preprocess.input_size(width, height)  # (w, h) the authors evaluated at
     if base[0] * base[1] * largest * largest > MAX_PIXELS:  # the cap holds at every scale
         raise InvalidImageError(
             f"At test-time scale {largest:g} the {width}×{height} image becomes "
@@ -323,24 +331,27 @@ def _segment_one(
     device, dtype = device_and_dtype(model)
     mode = s.mode
     if mode == "auto":  # a model that resizes internally ("none") always sees the whole image
-        areas = base[0] * base[1] / (s.crop[0] * s.crop[1])
-        mode = "slide" if areas > AUTO_SLIDE_AREAS and s.resize.mode != "none" else "whole"
+        mode = auto_mode(s.preprocess.resize, s.crop, base[1], base[0])  # type: ignore[arg-type]
     averaged = len(s.scales) > 1 or s.flip  # TTA averages probabilities, else raw logits
+    pixels = torch.from_numpy(np.array(image, dtype=np.uint8)).permute(2, 0, 1)  # (3, H, W)
     scores: Tensor | None = None  # (K, h, w) at the base size
     for scale in s.scales:
         size = (max(1, round(base[0] * scale)), max(1, round(base[1] * scale)))
-        x = _to_tensor(image, size, s).to(device=device, dtype=dtype)
+        x = s.preprocess.tensor(pixels, size).unsqueeze(0).to(device=device, dtype=dtype)
         term = _scores(model, x, s, mode, averaged, (base[1], base[0]))[0]  # (K, h, w)
         scores = term if scores is None else scores + term
     assert scores is not None
     if len(s.scales) > 1:
         scores = scores / len(s.scales)
-    mask, probs = _to_original(scores.cpu(), (height, width), return_probs, averaged)
+    mask, probs = mask_at(scores.cpu(), (height, width), probs=return_probs, are_probs=averaged)
+    full: Image.Image | Callable[[], Image.Image] = image
+    if image.size != (width, height):  # decoded at reduced size: the full image when asked
+        full = partial(load_image, source)
     return SegmentationResult(
         mask=mask,
         labels=s.labels,
         palette=s.palette,
-        image=image,
+        image=full,
         probs=probs,
         latency_ms=(time.perf_counter() - start) * 1000,
         mode=mode,
@@ -415,13 +426,9 @@ def segment_logits(
     s = _settings(model, mode, tta, crop, stride, batch_size)
     model.eval()
     if mode == "auto":
-        areas = inputs.shape[-2] * inputs.shape[-1] / (s.crop[0] * s.crop[1])
-        mode = "slide" if areas > AUTO_SLIDE_AREAS and s.resize.mode != "none" else "whole"
+        resize = s.preprocess.resize
+        mode = auto_mode(resize, s.crop, inputs.shape[-2], inputs.shape[-1])  # type: ignore[arg-type]
     return _scores(model, inputs, s, mode, averaged=s.flip)
-
-
-def _interpolate(logits: Tensor, size: tuple[int, int]) -> Tensor:
-    return F.interpolate(logits[None], size=size, mode="bilinear", align_corners=False)[0]
 
 
 def _windows(length: int, crop: int, stride: int) -> list[tuple[int, int]]:
@@ -462,40 +469,3 @@ def _slide(model: nn.Module, x: Tensor, s: _Settings) -> Tensor:
             count[0, :, y0:y1, x0:x1] += 1
     assert total is not None
     return total / count
-
-
-def _to_original(
-    scores: Tensor, size: tuple[int, int], return_probs: bool, are_probs: bool
-) -> tuple[np.ndarray, Tensor | None]:
-    """Argmax mask (and optionally probabilities) at the original ``size`` = (H, W), from
-    ``(K, h, w)`` logits (or probabilities when ``are_probs``), upsampled in bands of rows so
-    memory stays bounded on large images (bilinear, ``align_corners=False``, as one
-    ``F.interpolate``)."""
-    classes, h, w = scores.shape
-    height, width = size
-    dtype = np.uint8 if classes <= 256 else np.int32
-    if (h, w) == (height, width):
-        probs = (scores if are_probs else scores.softmax(0)) if return_probs else None
-        return scores.argmax(0).numpy().astype(dtype), probs
-    probs = torch.empty(classes, height, width) if return_probs else None
-    mask = np.empty((height, width), dtype=dtype)
-    rows = max(1, _BAND_BYTES // (4 * classes * width))
-    xs = _source_coords(width, w)
-    for top in range(0, height, rows):
-        ys = _source_coords(height, h)[top : top + rows]
-        grid = torch.stack(torch.broadcast_tensors(xs[None, :], ys[:, None]), dim=-1)
-        band = F.grid_sample(
-            scores[None], grid[None], mode="bilinear", padding_mode="border", align_corners=False
-        )[0]  # (K, rows, W)
-        mask[top : top + rows] = band.argmax(0).numpy()
-        if probs is not None:
-            probs[:, top : top + rows] = band if are_probs else band.softmax(0)
-    return mask, probs
-
-
-def _source_coords(out_length: int, in_length: int) -> Tensor:
-    """grid_sample's normalised coordinates of ``F.interpolate(align_corners=False)``: output
-    pixel i samples input position (i + 0.5) · in/out − 0.5, clamped at the borders."""
-    position = (torch.arange(out_length, dtype=torch.float32) + 0.5) * (in_length / out_length)
-    position = position.clamp(0.5, in_length - 0.5)  # bilinear clamps below 0 to the edge
-    return position * (2.0 / in_length) - 1.0

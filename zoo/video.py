@@ -22,15 +22,9 @@ from torch import Tensor, nn
 from .atomic import Temporary
 from .errors import ConfigError, InvalidVideoError, require
 from .images import MAX_PIXELS
-from .runtime import device_and_dtype, with_backend
-from .segment import (
-    SegmentationResult,
-    _interpolate,
-    _Settings,
-    _settings,
-    _to_original,
-    _to_tensor,
-)
+from .labels import get_labels, get_palette
+from .pipeline import Preprocess, apply_backend, device_and_dtype, mask_at, upsample
+from .segment import SegmentationResult
 
 #: Default ceiling on a clip's length (seconds); longer clips are cut (see ``truncated``).
 MAX_SECONDS = 600.0
@@ -138,9 +132,10 @@ def segment_video(
         isinstance(max_seconds, (int, float)) and max_seconds > 0 and not math.isnan(max_seconds)
     ):
         raise ConfigError(f"max_seconds must be a positive number or None, got {max_seconds!r}")
-    settings = _settings(model, "whole", None, None, None, batch_size)
+    settings = _Settings(Preprocess.of(model, task="segmentation"), get_labels(model),
+                         list(get_palette(model)), batch_size)  # fmt: skip
     outputs = _check_outputs(src, dst, mask_dst)
-    model = with_backend(model, backend)
+    model = apply_backend(model, backend)
     model.eval()
     start = time.perf_counter()
     source = _open(av, src)
@@ -418,6 +413,14 @@ class _Writer:
             ) from None
 
 
+@dataclass(frozen=True)
+class _Settings:
+    preprocess: Preprocess
+    labels: list[str]
+    palette: list[tuple[int, int, int]]
+    batch_size: int
+
+
 class _Run:
     """The state of one video: the pending batch, the smoothed probabilities, the last mask."""
 
@@ -469,17 +472,15 @@ class _Run:
         first = self.count
         run = [i for i in range(len(frames)) if (first + i) % self.stride == 0]
         height, width = frames[0].shape[:2]
-        base = self.s.resize.output_size(width, height)
+        base = self.s.preprocess.input_size(width, height)
         scores: dict[int, Tensor] = {}
         if run:
             with torch.inference_mode():
-                inputs = torch.cat([_input(frames[i], base, self.s) for i in run])
+                inputs = torch.stack([self.s.preprocess(frames[i], base) for i in run])
                 inputs = inputs.to(device=self.device, dtype=self.dtype)
                 logits = self.model(inputs).float().cpu()  # (n, K, h, w)
             for i, item in zip(run, logits, strict=True):
-                if item.shape[-2:] != (base[1], base[0]):
-                    item = _interpolate(item, (base[1], base[0]))
-                scores[i] = item
+                scores[i] = upsample(item, (base[1], base[0]))
         self.seconds["model"] += time.perf_counter() - tick
         tick = time.perf_counter()
         for i, (rgb, pts) in enumerate(batch):
@@ -502,13 +503,9 @@ class _Run:
 
     def _mask(self, logits: Tensor, size: tuple[int, int]) -> np.ndarray:
         if not self.smoothing:
-            return _to_original(logits, size, False, False)[0]
+            return mask_at(logits, size)[0]
         probs = logits.softmax(0)
         if self.previous is not None and self.previous.shape == probs.shape:
             probs = (1 - self.smoothing) * probs + self.smoothing * self.previous
         self.previous = probs
-        return _to_original(probs, size, False, True)[0]
-
-
-def _input(rgb: np.ndarray, size: tuple[int, int], s: _Settings) -> Tensor:
-    return _to_tensor(rgb, size, s)
+        return mask_at(probs, size, are_probs=True)[0]
