@@ -43,20 +43,30 @@ class Manifest:
         columns: Its header; rows are dicts with (a subset of) these keys.
         name: File name (``predictions.csv``); when a file of that name has another header,
             the first free or matching ``name-N.csv`` is used.
+        optional: Columns an existing file may lack (one an earlier version wrote): its own
+            header is kept, and rows are written in its columns (values of missing optional
+            columns must be empty).
 
     Attributes:
         path: The file rows are appended to.
     """
 
-    def __init__(self, folder: Path, columns: Sequence[str], name: str = "predictions.csv"):
-        self.columns = list(columns)
+    def __init__(
+        self,
+        folder: Path,
+        columns: Sequence[str],
+        name: str = "predictions.csv",
+        optional: Sequence[str] = (),
+    ):
+        self.columns, self.optional = list(columns), set(optional)
         self.header = _encode([self.columns])
         stem, suffix = Path(name).stem, Path(name).suffix
         candidates = (folder / (name if n == 1 else f"{stem}-{n}{suffix}") for n in range(1, 1000))
         self.path = next(p for p in candidates if self._compatible(p))
 
     def _compatible(self, path: Path) -> bool:
-        """Whether ``path`` is free, empty, or a table with this header."""
+        """Whether ``path`` is free, empty, or a table with this header (or with this header
+        less some optional columns, which then becomes the header rows are written in)."""
         try:
             with open(path, "rb") as file:
                 first = file.readline()
@@ -64,7 +74,18 @@ class Manifest:
             return True
         except OSError:
             return False
-        return first in (b"", self.header)
+        if first in (b"", self.header):
+            return True
+        try:
+            found = next(csv.reader([_decode(first)]))
+        except (csv.Error, StopIteration):
+            return False
+        if not self.optional or set(self.columns) - set(found) - self.optional:
+            return False
+        if [c for c in self.columns if c in found] != found:  # same order, nothing unknown
+            return False
+        self.columns, self.header = found, first
+        return True
 
     def rows(self) -> list[dict[str, str]]:
         """The complete rows so far (a torn last line is left out)."""
@@ -82,7 +103,7 @@ class Manifest:
             OSError: The file cannot be written.
         """
         for row in rows:
-            extra = set(row) - set(self.columns)
+            extra = {k for k in set(row) - set(self.columns) if k not in self.optional or row[k]}
             if extra:
                 raise ValueError(f"not columns of {self.path.name}: {sorted(extra)}")
         data = _encode([["" if row.get(c) is None else row.get(c) for c in self.columns]

@@ -113,6 +113,9 @@ def add_arguments(predict: argparse.ArgumentParser) -> None:
                          help="autocast precision of PyTorch models (fp16 on GPUs)")  # fmt: skip
     predict.add_argument("--backend", choices=["pytorch", "onnxruntime", "auto"],
                          default="pytorch", help="PyTorch, or the ONNX export")  # fmt: skip
+    predict.add_argument("--redo", action="store_true",
+                         help="run inputs that are already done again (their outputs are "
+                         "replaced); by default a rerun skips them")  # fmt: skip
     predict.add_argument("--quiet", action="store_true", help="no line per input")
 
 
@@ -201,13 +204,19 @@ def predict(args: argparse.Namespace) -> int:
     inputs = find_inputs(args.inputs, args.out)
     if not inputs:
         raise ConfigError(f"No images or videos found in {' '.join(args.inputs)}")
-    results = Results.open(args.out, shard, args.model)
-    todo = [(p, stem) for p, stem in shard.take(inputs) if not results.complete(p, saves)]
-    skipped = len(shard.take(inputs)) - len(todo)
-    if skipped and not args.quiet:
-        print(f"skipping {skipped} input(s) already done in {shown(args.out)}")
+    results = Results.open(args.out, shard, args.model, saves)
+    endings = _endings(args, saves)
+    # every rank names every input's outputs the same way, from the same sorted list
+    claims = results.claim_all(inputs, lambda path: _wanted(path, endings, info.task))
+    share = shard.take(inputs)
+    todo = [(p, claims[p]) for p, _ in share
+            if args.redo or not results.complete(p, _wanted(p, endings, info.task))]  # fmt: skip
+    if len(share) > len(todo) and not args.quiet:
+        print(f"skipping {len(share) - len(todo)} input(s) already done in {shown(args.out)}")
     failed = written = 0
     if todo:
+        if device.type == "cuda":
+            torch.cuda.set_device(device)  # pinned memory and kernels on this rank's GPU
         overlay = {"file": args.weights} if args.weights else None
         model = create_model(args.model, pretrained=True, pretrained_cfg_overlay=overlay)
         model = model.to(device).eval()
@@ -215,17 +224,32 @@ def predict(args: argparse.Namespace) -> int:
             from .runtime import with_backend
 
             model = with_backend(model, args.backend)
-        images = [(p, s) for p, s in todo if p.suffix.lower() not in VIDEO_SUFFIXES]
-        videos = [(p, s) for p, s in todo if p.suffix.lower() in VIDEO_SUFFIXES]
-        run = _Run(model, args, info.task, saves, results)
+        images = [(p, c) for p, c in todo if p.suffix.lower() not in VIDEO_SUFFIXES]
+        videos = [(p, c) for p, c in todo if p.suffix.lower() in VIDEO_SUFFIXES]
+        run = _Run(model, args, info.task, saves, results, endings)
         written, failed = run.images(images, device)
-        for path, stem in videos:
-            ok = run.video(path, stem)
+        for path, claim in videos:
+            ok = run.video(path, claim)
             written, failed = written + ok, failed + (not ok)
-    results.finish(shard)
+    failed_anywhere = results.finish(shard, failed)
     if written and not args.quiet:
-        print(f"wrote {written} result(s); rows appended to {shown(args.out / MANIFEST)}")
-    return 2 if failed else 0
+        print(f"wrote {written} result(s); rows appended to {shown(results.manifest.path)}")
+    return 2 if failed_anywhere else 0
+
+
+def _endings(args: argparse.Namespace, saves: Sequence[str]) -> dict[str, str]:
+    """Output file endings per kind (``mask`` → ``_mask.png``), for the kinds saved."""
+    every = {"mask": "_mask.png", "overlay": f"_overlay.{args.overlay_format}",
+             "probs": "_probs.npy"}  # fmt: skip
+    return {kind: every[kind] for kind in saves}
+
+
+def _wanted(path: Path, endings: dict[str, str], task: str) -> dict[str, str]:
+    """The outputs one input gets: kind → ending (a video: its overlay MP4; a classifier's
+    input: none, its row is the result)."""
+    if path.suffix.lower() in VIDEO_SUFFIXES:
+        return {"overlay": "_overlay.mp4"} if task == "segmentation" else {}
+    return dict(endings)
 
 
 class Results:
@@ -251,7 +275,7 @@ class Results:
         self.taken: set[str] = set()
 
     @classmethod
-    def open(cls, out: Path, shard: Shard, model: str) -> Results:
+    def open(cls, out: Path, shard: Shard, model: str, saves: Sequence[str] = ()) -> Results:
         """The results of ``out`` (created if missing) for ``model``.
 
         Raises:
@@ -261,21 +285,28 @@ class Results:
             out.mkdir(parents=True, exist_ok=True)
             with Temporary(out / MANIFEST):  # can the folder take our writes?
                 pass
-            main = Manifest(out, COLUMNS, MANIFEST)
-            own = main if shard.world == 1 else Manifest(out, COLUMNS, _part_name(shard.rank))
+            # a table written by an earlier zoo (without the probs column) is kept appending to
+            # unless probs are asked for
+            optional = () if "probs" in saves else ("probs",)
+            main = Manifest(out, COLUMNS, MANIFEST, optional=optional)
+            own = main
+            if shard.world > 1:
+                own = Manifest(out, COLUMNS, _part_name(shard.rank), optional=optional)
         except OSError as exc:
             raise ConfigError(f"--out {out} cannot be written: {exc.strerror or exc}") from None
         rows = main.rows() + [row for part in _parts(out) for row in part.rows()]
         return cls(out, own, model, rows)
 
-    def complete(self, source: Path, saves: Sequence[str]) -> bool:
-        """Whether ``source`` has a row with this model and every output ``saves`` asks for."""
+    def complete(self, source: Path, wanted: dict[str, str]) -> bool:
+        """Whether ``source`` has a row with this model whose ``wanted`` outputs (kind →
+        ending) are all recorded, with those endings, and exist."""
         row = self.done.get(str(source.resolve()))
         if row is None:
             return False
-        is_video = source.suffix.lower() in VIDEO_SUFFIXES
-        wanted = ("overlay",) if is_video else tuple(saves)
-        return all(row.get(k) and (self.out / row[k]).is_file() for k in wanted)
+        return all(
+            row.get(kind, "").endswith(ending) and (self.out / row[kind]).is_file()
+            for kind, ending in wanted.items()
+        )
 
     def claim(self, source: Path, stem: Path, endings: Sequence[str]) -> Claim:
         """The output stem for ``source`` (relative to the folder) and which of its files may
@@ -292,12 +323,23 @@ class Results:
             n += 1
             candidate = stem.with_name(f"{stem.name}-{n}")
 
-    def finish(self, shard: Shard) -> None:
-        """After every rank is done, rank 0 (or the only process) merges the parts."""
+    def claim_all(
+        self, inputs: Sequence[tuple[Path, Path]], wanted: Callable[[Path], dict[str, str]]
+    ) -> dict[Path, Claim]:
+        """Each input's output stem, chosen in input order (so every rank, reading the same
+        folder, names every input's outputs alike; a batch's rows are written before its
+        files, so a file another rank has just written is already known as that input's)."""
+        return {path: self.claim(path, stem, list(wanted(path).values())) for path, stem in inputs}
+
+    def finish(self, shard: Shard, failed: int) -> int:
+        """After every rank is done, rank 0 (or the only process) merges the parts; returns
+        the number of inputs that failed on any rank (every rank exits alike, so a launcher
+        never stops a rank that is still working because another had a bad file)."""
         if shard.world > 1:
-            _barrier()
+            failed = _all_ranks_sum(failed)
         if shard.rank == 0:
-            merge_parts(self.out)
+            merge_parts(self.out, self.model)
+        return failed
 
 
 def _part_name(rank: int) -> str:
@@ -314,15 +356,19 @@ def _parts(out: Path) -> list[Manifest]:
     return parts
 
 
-def merge_parts(out: Path) -> int:
-    """Append the rows of every manifest part in ``out`` that ``predictions.csv`` does not
-    hold yet (one write), then remove the parts; returns how many rows were appended."""
-    parts = _parts(out)
+def merge_parts(out: Path, model: str | None = None) -> int:
+    """Append the rows of the manifest parts in ``out`` that ``predictions.csv`` does not hold
+    yet (one write), then remove those parts; returns how many rows were appended. With
+    ``model``, only parts whose rows are all that model's (another job's parts are left).
+    """
+    parts = [part for part in _parts(out)
+             if model is None or all(row.get("model") == model for row in part.rows())]  # fmt: skip
     if not parts:
         return 0
-    main = Manifest(out, COLUMNS, MANIFEST)
-    have = {tuple(row.values()) for row in main.rows()}
-    new = [row for part in parts for row in part.rows() if tuple(row.values()) not in have]
+    main = Manifest(out, COLUMNS, MANIFEST, optional=("probs",))
+    have = {_key(row) for row in main.rows()}
+    new = [row for part in parts for row in part.rows() if _key(row) not in have]
+    new = [{k: v for k, v in row.items() if k in main.columns} for row in new]
     if new:
         main.append(new)
     for part in parts:
@@ -330,9 +376,14 @@ def merge_parts(out: Path) -> int:
     return len(new)
 
 
-def _barrier() -> None:
-    """Wait for every rank (a gloo process group, created from the launcher's environment
-    when none exists; its timeout is long: ranks may finish hours apart)."""
+def _key(row: dict[str, str]) -> tuple[str, ...]:
+    return tuple(row.get(column) or "" for column in COLUMNS)
+
+
+def _all_ranks_sum(value: int) -> int:
+    """``value`` summed over every rank, once all have called this (a gloo process group,
+    created from the launcher's environment when none exists; its timeout is long: ranks may
+    finish hours apart)."""
     import datetime
 
     import torch.distributed as dist
@@ -341,9 +392,11 @@ def _barrier() -> None:
     if not dist.is_initialized():
         dist.init_process_group("gloo", timeout=datetime.timedelta(days=7))
         created = True
-    dist.barrier()
+    total = torch.tensor([value], dtype=torch.int64)
+    dist.all_reduce(total)
     if created:
         dist.destroy_process_group()
+    return int(total.item())
 
 
 @dataclass(frozen=True)
@@ -366,6 +419,7 @@ class Claim:
 class _Written:
     """One input's finished work: its row, its uncommitted outputs, its line to print."""
 
+    source: object
     row: dict[str, object] | None
     files: list[tuple[Temporary, Claim, str]]
     line: str
@@ -382,6 +436,7 @@ class _Run:
         task: str,
         saves: tuple[str, ...],
         results: Results,
+        endings: dict[str, str],
     ) -> None:
         from .labels import get_labels, get_palette
 
@@ -393,11 +448,11 @@ class _Run:
             np.asarray(get_palette(model), dtype=np.uint8) if task != "classification" else None
         )
         self.format = OVERLAY_FORMATS[args.overlay_format]
-        self.endings = {"mask": "_mask.png", "overlay": f"_overlay.{args.overlay_format}",
-                        "probs": "_probs.npy"}  # fmt: skip
+        self.endings = endings
 
-    def images(self, todo: list[tuple[Path, Path]], device: torch.device) -> tuple[int, int]:
-        """Stream the images of ``todo``; returns (written, failed)."""
+    def images(self, todo: list[tuple[Path, Claim]], device: torch.device) -> tuple[int, int]:
+        """Stream the images of ``todo``; returns (written, failed). On an interruption
+        (Ctrl-C, an unexpected error) the batches not yet landed are discarded whole."""
         from . import pipeline
 
         if not todo:
@@ -410,18 +465,26 @@ class _Run:
             workers = 2 if len(todo) > 16 and (os.cpu_count() or 1) >= 4 else 0
         chunks = pipeline.loader(dataset, batch_size=self.args.batch_size, workers=workers,
                                  pin_memory=device.type == "cuda")  # fmt: skip
-        stems = {p: stem for p, stem in todo}
+        claims = dict(todo)
         written = failed = 0
         pending: deque[Future[list[_Written]]] = deque()
-        with ThreadPoolExecutor(max_workers=IN_FLIGHT, thread_name_prefix="zoo-write") as pool:
+        pool = ThreadPoolExecutor(max_workers=IN_FLIGHT, thread_name_prefix="zoo-write")
+        try:
             for items in pipeline.batches(self.model, chunks, forward=self._forward):
-                pending.append(pool.submit(self._write_batch, items, stems))
+                pending.append(pool.submit(self._write_batch, items, claims))
                 while len(pending) > IN_FLIGHT:
                     ok, bad = self._land(pending.popleft().result())
                     written, failed = written + ok, failed + bad
             while pending:
                 ok, bad = self._land(pending.popleft().result())
                 written, failed = written + ok, failed + bad
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+            for future in pending:  # not landed: their outputs never appear
+                if not future.cancelled() and future.exception() is None:
+                    for done in future.result():
+                        for temporary, _, _ in done.files:
+                            temporary.discard()
         return written, failed
 
     def _forward(self, model: nn.Module, x: torch.Tensor) -> torch.Tensor:
@@ -443,23 +506,35 @@ class _Run:
                 out = segment_logits(model, x, mode=self.args.mode, tta=self.args.tta)
         return out.float().cpu()
 
-    def _write_batch(self, items: list[Any], stems: dict[Path, Path]) -> list[_Written]:
-        done = []
+    def _write_batch(self, items: list[Any], claims: dict[Path, Claim]) -> list[_Written]:
+        """Masks, shares and encoded outputs (uncommitted temporaries) of one batch."""
+        done: list[_Written] = []
+        try:
+            self._write_items(items, claims, done)
+        except BaseException:  # an unexpected error: nothing of this batch may appear
+            for written in done:
+                for temporary, _, _ in written.files:
+                    temporary.discard()
+            raise
+        return done
+
+    def _write_items(
+        self, items: list[Any], claims: dict[Path, Claim], done: list[_Written]
+    ) -> None:
         for item in items:
             path = item.source
             if item.error is not None:
-                done.append(_Written(None, [], "", error=item.error))
+                done.append(_Written(item.source, None, [], "", error=item.error))
                 continue
             try:
                 if self.task == "classification":
                     done.append(self._classified(item))
                 else:
-                    done.append(self._segmented(item, stems[path]))
+                    done.append(self._segmented(item, claims[path]))
             except (ZooError, OSError, ValueError, RuntimeError) as exc:
-                done.append(_Written(None, [], "", error=" ".join(str(exc).split())))
+                done.append(_Written(item.source, None, [], "", error=" ".join(str(exc).split())))
             finally:
                 item.scores = item.image = None
-        return done
 
     def _classified(self, item: Any) -> _Written:
         from .pipeline import top_k
@@ -470,9 +545,9 @@ class _Run:
                "task": self.task, "width": item.size[0], "height": item.size[1],
                "latency_ms": round(item.forward_ms, 1),
                "classes": "; ".join(f"{label}={p:.4f}" for label, p in top)}  # fmt: skip
-        return _Written(row, [], line)
+        return _Written(item.source, row, [], line)
 
-    def _segmented(self, item: Any, stem: Path) -> _Written:
+    def _segmented(self, item: Any, claim: Claim) -> _Written:
         from PIL import Image
 
         from .pipeline import mask_at
@@ -481,7 +556,6 @@ class _Run:
         are_probs = self.args.tta is not None
         mask, probs = mask_at(item.scores, (height, width), probs="probs" in self.saves,
                               are_probs=are_probs)  # fmt: skip
-        claim = self.results.claim(Path(item.source), stem, [self.endings[k] for k in self.saves])
         files: list[tuple[Temporary, Claim, str]] = []
         try:
             if "mask" in self.saves:
@@ -514,7 +588,7 @@ class _Run:
                "latency_ms": round(item.forward_ms, 1),
                "classes": "; ".join(f"{k}={v:.4f}" for k, v in shares.items()),
                **{k: claim.name(self.endings[k]) for k in self.saves}}  # fmt: skip
-        return _Written(row, files, f"{shown(item.source)}: {top}")
+        return _Written(item.source, row, files, f"{shown(item.source)}: {top}")
 
     def _encode(
         self, claim: Claim, kind: str, image: Any, fmt: str
@@ -552,12 +626,14 @@ class _Run:
         try:
             if rows:
                 self.results.manifest.append(rows)
-        except OSError as exc:
+        except BaseException as exc:  # a full disk, or Ctrl-C: none of this batch appears
             for written in batch:
                 for temporary, _, _ in written.files:
                     temporary.discard()
-            raise ConfigError(f"cannot append to {self.results.manifest.path}: "
-                              f"{exc.strerror or exc}") from None  # fmt: skip
+            if isinstance(exc, OSError):
+                raise ConfigError(f"cannot append to {self.results.manifest.path}: "
+                                  f"{exc.strerror or exc}") from None  # fmt: skip
+            raise
         ok = bad = 0
         for written in batch:
             error = written.error
@@ -565,23 +641,24 @@ class _Run:
                 try:
                     temporary.commit(replace=claim.name(ending) in claim.replace)
                 except FileExistsError:
-                    error = (f"{claim.path(ending)} was created by someone else meanwhile; it "
-                             "is left as it is. Run again to write this input's result under "
-                             "another name.")  # fmt: skip
+                    temporary.discard()
+                    error = (f"{claim.path(ending)} was created by someone else meanwhile; "
+                             "it is left. Move it away, then run with --redo.")  # fmt: skip
                 except OSError as exc:
+                    temporary.discard()
                     error = f"cannot write {claim.path(ending)}: {exc.strerror or exc}"
             if error is not None:
                 bad += 1
-                source = written.row["input"] if written.row else "an input"
-                print(f"error: {shown(source)}: {shown(error)}", file=sys.stderr)
+                print(f"error: {shown(written.source)}: {shown(error)}", file=sys.stderr)
             else:
                 ok += 1
                 if not self.args.quiet:
                     print(written.line)
         return ok, bad
 
-    def video(self, path: Path, stem: Path) -> bool:
-        """Segment one video into an overlay MP4; False when it failed (reported)."""
+    def video(self, path: Path, claim: Claim) -> bool:
+        """Segment one video into an overlay MP4 (row appended before the file is renamed
+        into place, as for images); False when it failed (reported)."""
         from .video import segment_video
 
         args = self.args
@@ -589,35 +666,38 @@ class _Run:
             print(f"error: {shown(path)}: classifiers take images, not videos", file=sys.stderr)
             return False
         if args.tta or args.mode == "slide":
-            print(
-                f"note: {shown(path)}: --tta and --mode slide apply to images only", file=sys.stderr
-            )
-        claim = self.results.claim(path, stem, ["_overlay.mp4"])
+            note = "--tta and --mode slide apply to images only"
+            print(f"note: {shown(path)}: {note}", file=sys.stderr)
         out = claim.path("_overlay.mp4")
+        temporary: Temporary | None = None
         try:
             out.parent.mkdir(parents=True, exist_ok=True)
-            replace = claim.name("_overlay.mp4") in claim.replace
-            result = segment_video(self.model, path, out, alpha=args.alpha, progress=False,
-                                   overwrite=replace)  # fmt: skip
+            temporary = Temporary(out)
+            result = segment_video(self.model, path, temporary.path, alpha=args.alpha,
+                                   progress=False, overwrite=True)  # fmt: skip
+            shares: dict[str, float] = {}
+            frames = max(len(result.class_shares), 1)
+            for frame in result.class_shares:
+                for label, share in frame.items():
+                    shares[label] = shares.get(label, 0.0) + share / frames
+            ranked = sorted(shares.items(), key=lambda kv: -kv[1])
+            self.results.manifest.append([{
+                "input": str(path.resolve()), "model": args.model, "task": self.task,
+                "width": result.size[0], "height": result.size[1], "frames": result.frames,
+                "fps": round(result.fps, 3), "processing_fps": round(result.processing_fps, 2),
+                "overlay": claim.name("_overlay.mp4"),
+                "classes": "; ".join(f"{k}={v:.4f}" for k, v in ranked),
+            }])  # fmt: skip
+            temporary.commit(replace=claim.name("_overlay.mp4") in claim.replace)
         except (ZooError, OSError, RuntimeError, ValueError) as exc:
+            if temporary is not None:
+                temporary.discard()
             print(f"error: {shown(path)}: {' '.join(shown(exc).split())}", file=sys.stderr)
             return False
         note = " (cut at the length limit)" if result.truncated else ""
         if not args.quiet:
             print(f"{shown(path)}: {result.frames} frames at {result.fps:g} fps, "
                   f"{result.processing_fps:.1f} frames/s{note} -> {shown(out)}")  # fmt: skip
-        shares: dict[str, float] = {}
-        for frame in result.class_shares:
-            for label, share in frame.items():
-                shares[label] = shares.get(label, 0.0) + share / max(len(result.class_shares), 1)
-        self.results.manifest.append([{
-            "input": str(path.resolve()), "model": args.model, "task": self.task,
-            "width": result.size[0], "height": result.size[1], "frames": result.frames,
-            "fps": round(result.fps, 3), "processing_fps": round(result.processing_fps, 2),
-            "overlay": claim.name("_overlay.mp4"),
-            "classes": "; ".join(f"{k}={v:.4f}" for k, v in
-                                 sorted(shares.items(), key=lambda kv: -kv[1])),
-        }])  # fmt: skip
         return True
 
 

@@ -14,11 +14,13 @@ augmentation averages softmax probabilities over a horizontal flip and, optional
 from __future__ import annotations
 
 import math
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from numbers import Real
+from pathlib import Path
 from typing import Any, overload
 
 import numpy as np
@@ -166,9 +168,10 @@ def segment(
     policy (``model_info(name).test_resize``; without one, the short side goes to the short
     side of the model's ``input_size``), normalised with its ``mean``/``std``, run, and the
     logits are resized bilinearly back to the original size (:mod:`zoo.pipeline`). A JPEG
-    file at least twice the size the model needs is decoded at 1/2, 1/4 or 1/8 size by the
-    decoder; the mask is still at the original size, and ``result.image`` is decoded in full
-    when first used.
+    file far larger than the model needs is decoded at 1/2, 1/4 or 1/8 size by the decoder
+    (keeping at least twice the model's pixels per side); the mask is still at the original
+    size, and ``result.image`` is decoded in full when first used (an error if the file has
+    changed since).
 
     Args:
         model: A segmentation model (``(B, 3, H, W) → (B, K, H, W)``); switched to eval mode.
@@ -346,7 +349,7 @@ def _segment_one(
     mask, probs = mask_at(scores.cpu(), (height, width), probs=return_probs, are_probs=averaged)
     full: Image.Image | Callable[[], Image.Image] = image
     if image.size != (width, height):  # decoded at reduced size: the full image when asked
-        full = partial(load_image, source)
+        full = partial(_reload, Path(source).resolve(), os.stat(source))  # type: ignore[arg-type]
     return SegmentationResult(
         mask=mask,
         labels=s.labels,
@@ -357,6 +360,28 @@ def _segment_one(
         mode=mode,
         input_size=(base[1], base[0]),
     )
+
+
+def _reload(path: Path, seen: os.stat_result) -> Image.Image:
+    """The full image of a file segmented at reduced size, if it is still that file.
+
+    Raises:
+        InvalidImageError: The file was replaced, changed or removed since.
+    """
+    try:
+        now = os.stat(path)
+    except OSError:
+        now = None
+    if now is None or (now.st_mtime_ns, now.st_size, now.st_ino) != (
+        seen.st_mtime_ns,
+        seen.st_size,
+        seen.st_ino,
+    ):
+        raise InvalidImageError(
+            f"{path} changed or was removed after it was segmented, so its overlay cannot be "
+            "drawn; segment it again."
+        )
+    return load_image(path)
 
 
 def _scores(

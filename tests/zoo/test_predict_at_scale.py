@@ -109,6 +109,15 @@ def test_a_rotated_jpeg_keeps_its_upright_size_when_decoded_reduced(tmp_path, ph
     assert result.image.size == (600, 800)
 
 
+def test_the_overlay_of_a_photo_changed_since_is_an_error_not_another_photo(tmp_path, photos):
+    photo = tmp_path / "big.jpg"
+    Image.open(photos["astronaut.png"]).convert("RGB").resize((1024, 768)).save(photo)
+    result = zoo.segment(tiny(input_size=(3, 48, 64)), photo)
+    Image.open(photos["coffee.png"]).convert("RGB").resize((1024, 768)).save(photo)
+    with pytest.raises(zoo.InvalidImageError, match="changed or was removed"):
+        result.overlay()
+
+
 def test_classify_runs_a_list_in_batches_like_one_by_one(lite0, photos):
     files = [photos["chelsea_cat.png"], photos["coffee.png"], photos["astronaut.png"]]
     batched = zoo.classify(lite0, files, top_k=3, batch_size=2)
@@ -175,6 +184,57 @@ def test_a_rerun_skips_what_is_done_and_redoes_what_is_missing(tmp_path, saved, 
     assert (out / "p5_mask.png").stat().st_mtime_ns == before  # done work is not redone
 
 
+def test_a_changed_overlay_format_or_redo_runs_again(tmp_path, saved, folder, capsys):
+    out = tmp_path / "out"
+    assert _predict(folder / "p1.jpg", "--model", saved, "--out", out) == 0
+    assert _predict(folder / "p1.jpg", "--model", saved, "--out", out,
+                    "--overlay-format", "webp") == 0  # fmt: skip
+    assert [r["overlay"] for r in _rows(out)] == ["p1_overlay.png", "p1_overlay.webp"]
+    assert _predict(folder / "p1.jpg", "--model", saved, "--out", out, "--overlay-format",
+                    "webp", "--redo") == 0  # fmt: skip
+    assert [r["overlay"] for r in _rows(out)][-1] == "p1_overlay.webp"  # its own, replaced
+    assert _visible(out) == ["p1_mask.png", "p1_overlay.png", "p1_overlay.webp",
+                             "predictions.csv"]  # fmt: skip
+
+
+def test_a_results_table_of_the_previous_version_keeps_growing(tmp_path, saved, folder):
+    out = tmp_path / "out"
+    out.mkdir()
+    old = ("input,model,task,width,height,latency_ms,classes,overlay,mask,frames,fps,"
+           "processing_fps\n/elsewhere/x.jpg,m,segmentation,4,4,1.0,bg=1.0,x_overlay.png,"
+           "x_mask.png,,,\n")  # fmt: skip
+    (out / "predictions.csv").write_text(old)
+    assert _predict(folder / "p1.jpg", "--model", saved, "--out", out) == 0
+    assert not (out / "predictions-2.csv").exists()
+    rows = _rows(out)
+    assert [Path(r["input"]).name for r in rows] == ["x.jpg", "p1.jpg"]
+    assert (out / rows[1]["mask"]).is_file() and "probs" not in rows[1]
+    # probs need the new column: those rows go to a table of their own
+    assert _predict(folder / "p1.jpg", "--model", saved, "--out", out, "--save", "probs") == 0
+    assert (out / "predictions-2.csv").read_text().startswith("input,") and _rows(out) == rows
+
+
+def test_an_interrupted_run_leaves_no_temporaries(tmp_path, saved, folder, monkeypatch):
+    import zoo.manifest
+
+    out = tmp_path / "out"
+    original, calls = zoo.manifest.Manifest.append, []
+
+    def append(self, rows):
+        calls.append(len(rows))
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # Ctrl-C while batches are in the writer threads
+        original(self, rows)
+
+    monkeypatch.setattr(zoo.manifest.Manifest, "append", append)
+    with pytest.raises(KeyboardInterrupt):
+        _predict(folder, "--model", saved, "--out", out, "--batch-size", "2", "--workers", "0")
+    assert len(_rows(out)) == 2
+    assert sorted(_visible(out)) == ["p0_mask.png", "p0_overlay.png", "p1_mask.png",
+                                     "p1_overlay.png", "predictions.csv"]  # fmt: skip
+    assert [p.name for p in out.iterdir() if p.name.startswith(".")] == []
+
+
 KILL_AFTER_FIRST_APPEND = """
 import os, signal, sys
 import zoo.manifest
@@ -233,26 +293,36 @@ def _torchrun(tmp_path: Path, *argv: str, script: str | None = None, **env: str)
 
 @pytest.mark.slow
 def test_two_torchrun_processes_share_the_inputs_and_kill_and_rerun(tmp_path, saved, folder):
+    # p1.png has the stem of folder/p1.jpg; as input 8 it goes to rank 0, p1.jpg to rank 1
+    extra = tmp_path / "extra"
+    extra.mkdir()
+    Image.open(folder / "p1.jpg").transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(extra / "p1.png")
+    inputs = [str(folder), str(extra / "p1.png")]
     single = tmp_path / "single"
-    assert _predict(folder, "--model", saved, "--out", single) == 0
+    assert _predict(*inputs, "--model", saved, "--out", single) == 0
     out = tmp_path / "out"
-    argv = ["predict", str(folder), "--model", saved, "--out", str(out), "--batch-size", "2",
-            "--quiet"]  # fmt: skip
-    run = _torchrun(tmp_path, *argv)
-    assert run.returncode == 0, run.stderr[-2000:]
+    options = ["--model", saved, "--out", str(out), "--batch-size", "2", "--quiet"]
+    run = _torchrun(tmp_path, "predict", *inputs, *options)
+    assert run.returncode == 0, [line for line in run.stderr.splitlines() if "error" in line]
     rows = _rows(out)
     assert sorted(r["input"] for r in rows) == sorted(r["input"] for r in _rows(single))
-    assert len({r["input"] for r in rows}) == len(rows) == 8  # no input twice
+    assert len({r["input"] for r in rows}) == len(rows) == 9  # no input twice
     assert not list(out.glob("predictions.part-*"))  # the parts were merged
-    for row in rows:
-        same = np.asarray(Image.open(single / row["mask"]))
-        assert (np.asarray(Image.open(out / row["mask"])) == same).all()
+    for row in rows:  # the same names and the same masks as one process
+        same = next(r for r in _rows(single) if r["input"] == row["input"])
+        assert row["mask"] == same["mask"]
+        left, right = Image.open(out / row["mask"]), Image.open(single / same["mask"])
+        assert (np.asarray(left) == np.asarray(right)).all()
+    named = {Path(r["input"]).name: r["mask"] for r in rows}
+    assert named["p1.png"] == "p1-2_mask.png" and named["p1.jpg"] == "p1_mask.png"
     # rank 1 killed after its first batch's rows: its share completes on the rerun
-    out = tmp_path / "killed"
-    argv[argv.index(str(tmp_path / "out"))] = str(out)
-    run = _torchrun(tmp_path, *argv, script=str(_script(tmp_path)), KILL_RANK="1")
+    killed = tmp_path / "killed"
+    options[options.index(str(out))] = str(killed)
+    out = killed
+    run = _torchrun(tmp_path, "predict", str(folder), *options, script=str(_script(tmp_path)),
+                    KILL_RANK="1")  # fmt: skip
     assert run.returncode != 0
-    run = _torchrun(tmp_path, *argv)
+    run = _torchrun(tmp_path, "predict", str(folder), *options)
     assert run.returncode == 0, run.stderr[-2000:]
     _complete(out, folder)
     assert not list(out.glob("predictions.part-*"))
