@@ -185,7 +185,8 @@ def segment(
             averaged.
         crop: Sliding window ``(height, width)`` in pixels (default: the cfg's input size).
         stride: Window stride (default: two thirds of ``crop``).
-        batch_size: Windows per forward pass in slide mode (bounds memory).
+        batch_size: Windows per forward pass in slide mode, and images per forward pass for
+            a list run whole without TTA (same-size inputs are stacked; bounds memory).
         return_probs: Also return ``(K, H, W)`` probabilities at the original size (memory
             K × H × W × 4 bytes).
         backend: None (run the model as given: an :class:`zoo.ORTModel` on ONNX Runtime,
@@ -205,8 +206,61 @@ def segment(
     settings = _settings(model, mode, tta, crop, stride, batch_size)
     model = apply_backend(model, backend)
     if isinstance(images, (list, tuple)):
+        if settings.mode != "slide" and settings.scales == (1.0,) and not settings.flip:
+            return _segment_batched(model, list(images), settings, return_probs)
         return [_segment_one(model, image, settings, return_probs) for image in images]
     return _segment_one(model, images, settings, return_probs)
+
+
+@torch.inference_mode()
+def _segment_batched(
+    model: nn.Module, sources: list[ImageSource], s: _Settings, return_probs: bool
+) -> list[SegmentationResult]:
+    """A list run whole without TTA: ``batch_size`` images at a time are decoded, and those
+    whose model inputs share a size go through one forward pass (an image that ``mode="auto"``
+    slides runs on its own, as :func:`segment` would run it)."""
+    results: list[SegmentationResult] = []
+    device, dtype = device_and_dtype(model)
+    model.eval()
+    for first in range(0, len(sources), s.batch_size):
+        chunk = sources[first : first + s.batch_size]
+        start = time.perf_counter()
+        loaded = [(source, *s.preprocess.load(source)) for source in chunk]
+        done: dict[int, SegmentationResult] = {}
+        groups: dict[tuple[int, int], list[int]] = {}
+        resize = s.preprocess.resize
+        assert resize is not None  # a segmentation model's preprocessing
+        for i, (source, image, (width, height)) in enumerate(loaded):
+            base = s.preprocess.input_size(width, height)
+            slides = s.mode == "auto" and auto_mode(resize, s.crop, base[1], base[0]) == "slide"
+            if slides or base[0] * base[1] > MAX_PIXELS:  # as segment runs it (or refuses it)
+                again = source if isinstance(source, (str, os.PathLike)) else image
+                done[i] = _segment_one(model, again, s, return_probs)
+            else:
+                groups.setdefault(base, []).append(i)
+        for base, members in groups.items():
+            inputs = torch.stack([s.preprocess(loaded[i][1], base) for i in members])
+            logits = _scores(model, inputs.to(device=device, dtype=dtype), s, "whole", False,
+                             (base[1], base[0])).cpu()  # fmt: skip
+            share = (time.perf_counter() - start) * 1000 / len(chunk)
+            for i, scores in zip(members, logits, strict=True):
+                source, image, (width, height) = loaded[i]
+                mask, probs = mask_at(scores, (height, width), probs=return_probs)
+                full = _full(source, image, (width, height))
+                done[i] = SegmentationResult(mask, s.labels, s.palette, full, probs, share,
+                                             "whole", (base[1], base[0]))  # fmt: skip
+        results.extend(done[i] for i in range(len(chunk)))
+    return results
+
+
+def _full(
+    source: ImageSource, image: Image.Image, size: tuple[int, int]
+) -> Image.Image | Callable[[], Image.Image]:
+    """The image for overlays: ``image`` itself, or (decoded at reduced size) the file's full
+    image when first asked for, provided the file has not changed."""
+    if image.size == size:
+        return image
+    return partial(_reload, Path(source).resolve(), os.stat(source))  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)
@@ -347,14 +401,11 @@ def _segment_one(
     if len(s.scales) > 1:
         scores = scores / len(s.scales)
     mask, probs = mask_at(scores.cpu(), (height, width), probs=return_probs, are_probs=averaged)
-    full: Image.Image | Callable[[], Image.Image] = image
-    if image.size != (width, height):  # decoded at reduced size: the full image when asked
-        full = partial(_reload, Path(source).resolve(), os.stat(source))  # type: ignore[arg-type]
     return SegmentationResult(
         mask=mask,
         labels=s.labels,
         palette=s.palette,
-        image=full,
+        image=_full(source, image, (width, height)),
         probs=probs,
         latency_ms=(time.perf_counter() - start) * 1000,
         mode=mode,

@@ -17,6 +17,7 @@ from PIL import Image
 
 import zoo
 from zoo.__main__ import main
+from zoo.meta import TestResize
 from zoo.pipeline import Preprocess, mask_at
 
 from .test_segment import tiny
@@ -116,6 +117,19 @@ def test_the_overlay_of_a_photo_changed_since_is_an_error_not_another_photo(tmp_
     Image.open(photos["coffee.png"]).convert("RGB").resize((1024, 768)).save(photo)
     with pytest.raises(zoo.InvalidImageError, match="changed or was removed"):
         result.overlay()
+
+
+def test_segment_runs_a_list_in_batches_like_one_by_one(folder):
+    model = tiny(TestResize("keep_ratio", (0, 96)), input_size=(3, 48, 64))
+    wide = Image.open(folder / "p1.jpg").resize((1024, 400))  # 246×96: auto slides it
+    sources = [folder / "p0.jpg", folder / "p1.jpg", Image.open(folder / "p2.jpg"), wide,
+               (folder / "p3.jpg").read_bytes(), folder / "p4.jpg"]  # fmt: skip
+    batched = zoo.segment(model, sources, batch_size=4)
+    for source, result in zip(sources, batched, strict=True):
+        alone = zoo.segment(model, source)
+        assert (result.mask == alone.mask).all()
+        assert (result.mode, result.input_size) == (alone.mode, alone.input_size)
+    assert [r.mode for r in batched] == ["whole", "whole", "whole", "slide", "whole", "whole"]
 
 
 def test_classify_runs_a_list_in_batches_like_one_by_one(lite0, photos):
