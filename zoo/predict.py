@@ -22,7 +22,6 @@ by the next run.
 from __future__ import annotations
 
 import argparse
-import csv
 import io
 import os
 import sys
@@ -699,9 +698,3 @@ class _Run:
             print(f"{shown(path)}: {result.frames} frames at {result.fps:g} fps, "
                   f"{result.processing_fps:.1f} frames/s{note} -> {shown(out)}")  # fmt: skip
         return True
-
-
-def read_manifest(out: Path) -> list[dict[str, str]]:
-    """The rows of ``out/predictions.csv`` (for tests and scripts)."""
-    with open(out / MANIFEST, newline="", encoding="utf-8", errors="surrogateescape") as file:
-        return list(csv.DictReader(file))

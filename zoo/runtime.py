@@ -27,6 +27,7 @@ from torch import Tensor, nn
 from .errors import ConfigError, require
 from .export import INPUT_NAME, OPSET, export, read_metadata, record_of
 from .meta import cfg_dict
+from .pipeline import device_and_dtype
 
 logger = logging.getLogger("zoo")
 
@@ -143,21 +144,6 @@ class ORTModel(nn.Module):
 def backend_of(model: nn.Module) -> str:
     """``"onnxruntime"`` for an :class:`ORTModel`, else ``"pytorch"``."""
     return getattr(model, "backend", "pytorch")
-
-
-def device_and_dtype(model: nn.Module) -> tuple[torch.device, torch.dtype]:
-    """Where a model's inputs go: its parameters' device and dtype (CPU float32 for an
-    :class:`ORTModel`, which has none).
-
-    Raises:
-        ConfigError: The model is on the meta device.
-    """
-    parameter = next(model.parameters(), None)
-    if parameter is None:
-        return torch.device("cpu"), torch.float32
-    if parameter.device.type == "meta":
-        raise ConfigError("The model is on the meta device (no weights loaded); load it first.")
-    return parameter.device, parameter.dtype
 
 
 def cache_dir() -> Path:

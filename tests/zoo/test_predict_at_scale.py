@@ -175,9 +175,23 @@ def test_save_picks_the_outputs(tmp_path, saved, folder):
     assert np.allclose(probs.astype(np.float32).sum(0), 1.0, atol=2e-3)
 
 
-def test_bad_save_is_refused_before_any_work(tmp_path, saved, folder, capsys):
-    assert _predict(folder, "--model", saved, "--out", tmp_path / "out", "--save", "maks") == 2
-    assert "--save takes" in capsys.readouterr().err
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        (["--save", "maks"], "--save takes"),
+        (["--save", ","], "--save takes"),
+        (["--batch-size", "0"], "--batch-size must be at least 1"),
+        (["--workers", "-1"], "--workers must be 0 or more"),
+        (["--top-k", "0"], "--top-k must be at least 1"),
+        (["--precision", "fp16"], "--precision fp16 needs a GPU"),
+        (["--device", "cuda:7"], "--device 'cuda:7' cannot be used here"),
+    ],
+)
+def test_bad_options_are_one_line_before_any_work(tmp_path, saved, folder, capsys, option,
+                                                  message):  # fmt: skip
+    assert _predict(folder, "--model", saved, "--out", tmp_path / "out", *option) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1 and "Traceback" not in err
     assert not (tmp_path / "out").exists()
 
 
