@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import torch
@@ -13,72 +11,32 @@ from PIL import Image
 import zoo
 
 from . import backends
-from .models import Latency, LoadedModel, ModelCache, describe, timed_runs
+from .cards import Card, Job, Run, run_cards
+from .models import Latency, ModelCache, timed_runs
 from .policy import Policy
 
 TOP_K = 5
-logger = logging.getLogger(__name__)
 
 
-@dataclass
-class CardResult:
-    """One model's outcome on the image: predictions, or why there are none."""
-
-    name: str
-    top: list[tuple[str, float]] = field(default_factory=list)
-    latency_ms: float | None = None
-    params: int | None = None
-    input_size: tuple[int, int, int] | None = None
-    weight_source: str | None = None
-    error: str | None = None
-    backend: str = "pytorch"
-    note: str | None = None
-    weights: str = ""
-    first_run_ms: float | None = None
-    warm_runs: int = 0
+class CardResult(Card[list[tuple[str, float]]]):
+    """One classifier's outcome on the image: its top-5 ``(label, probability)``, or why
+    there is none."""
 
     @property
-    def latency(self) -> Latency | None:
-        """The timing as a :class:`~demo.models.Latency` (None without a run)."""
-        if self.latency_ms is None or self.first_run_ms is None:
-            return None
-        return Latency(self.latency_ms, self.warm_runs, self.first_run_ms)
+    def top(self) -> list[tuple[str, float]]:
+        return self.result or []
 
     @property
-    def ok(self) -> bool:
-        return self.error is None
+    def latency_ms(self) -> float | None:
+        return self.latency.median_ms if self.latency else None
 
+    @property
+    def first_run_ms(self) -> float | None:
+        return self.latency.first_ms if self.latency else None
 
-@torch.inference_mode()
-def run_model(
-    loaded: LoadedModel,
-    image: Image.Image,
-    backend: str = "pytorch",
-    on_prepare: Callable[[str], None] | None = None,
-) -> CardResult:
-    """Classify ``image`` (RGB) with one loaded model on ``backend`` (see
-    :mod:`demo.backends`); time preprocessing + forward pass: the model's first (cold) run
-    and the median of a few warm runs (ms, ONNX export not included)."""
-    first = backends.first_use(loaded.model)
-    ran_on, note = backends.resolve(loaded.model, backend, loaded.name, on_prepare)
-    if first and ran_on == "onnxruntime":  # the one-off export stays out of the timing
-        zoo.classify(loaded.model, image, top_k=1, backend=ran_on)
-    top, latency = timed_runs(
-        loaded, ran_on, lambda: zoo.classify(loaded.model, image, top_k=TOP_K, backend=ran_on)
-    )
-    return CardResult(
-        name=loaded.name,
-        top=top,
-        latency_ms=latency.median_ms,
-        params=loaded.params,
-        input_size=loaded.input_size,
-        weight_source=loaded.weight_source,
-        backend=ran_on,
-        note=note,
-        weights=loaded.weights,
-        first_run_ms=latency.first_ms,
-        warm_runs=latency.warm_runs,
-    )
+    @property
+    def warm_runs(self) -> int:
+        return self.latency.warm_runs if self.latency else 0
 
 
 def compare(
@@ -91,26 +49,35 @@ def compare(
 ) -> list[CardResult]:
     """Run every model in ``names`` on ``image`` on ``backend``; a model that cannot load (or
     that ``policy`` refuses) gets an error card, whose text never shows server paths in
-    public mode."""
-    policy = policy or Policy()
-    results = []
-    for name in names:
-        info = describe(name, "classification", policy)
-        if isinstance(info, str):
-            results.append(CardResult(name=name, error=policy.public_text(f"{info.rstrip('.')}.")))
-            continue
-        try:
-            loaded = cache.get(info, on_load)
-            result = run_model(loaded, image, backend, on_load)
-            result.note = policy.public_text(result.note) if result.note else None
-            results.append(result)
-        except zoo.ZooError as exc:
-            results.append(CardResult(name=info.name, error=policy.public_text(str(exc))))
-        except Exception as exc:  # one broken model must not take the other cards down
-            logger.exception("model %s failed", info.name)
-            message = f"it failed to load or run ({type(exc).__name__}: {exc})"
-            results.append(CardResult(name=info.name, error=policy.public_text(message)[:500]))
-    return results
+    public mode (see :func:`demo.cards.run_cards`)."""
+    run = _classify(image)
+    return run_cards(
+        CardResult,
+        "classification",
+        run,
+        names,
+        cache,
+        on_load=on_load,
+        backend=backend,
+        policy=policy,
+    )
+
+
+def _classify(image: Image.Image) -> Run:
+    """A run that classifies ``image`` (RGB) and times preprocessing + forward pass: the
+    model's first (cold) run and the median of a few warm runs (ms, ONNX export not
+    included)."""
+
+    @torch.inference_mode()
+    def run(job: Job) -> tuple[list[tuple[str, float]], Latency]:
+        model, backend = job.loaded.model, job.backend
+        if job.first_use and backend == "onnxruntime":  # the one-off export stays out of the timing
+            zoo.classify(model, image, top_k=1, backend=backend)
+        return timed_runs(
+            job.loaded, backend, lambda: zoo.classify(model, image, top_k=TOP_K, backend=backend)
+        )
+
+    return run
 
 
 def summary(results: list[CardResult]) -> str:
@@ -172,15 +139,28 @@ def table(results: list[CardResult]) -> list[list[Any]]:
 
 def to_json(results: list[CardResult]) -> dict[str, Any]:
     """The comparison as plain JSON (what the API endpoint returns)."""
-    items = []
-    for r in results:
-        item = asdict(r)
-        item["top"] = [{"label": label, "probability": p} for label, p in r.top]
-        item["ok"] = r.ok
-        items.append(item)
+    items = [_card_json(r) for r in results]
     ran = [r for r in results if r.ok and r.top]
     return {
         "results": items,
         "top1_agree": len({r.top[0][0] for r in ran}) == 1 if len(ran) > 1 else None,
         "most_confident": max(ran, key=lambda r: r.top[0][1]).name if ran else None,
+    }
+
+
+def _card_json(card: CardResult) -> dict[str, Any]:
+    return {
+        "name": card.name,
+        "top": [{"label": label, "probability": p} for label, p in card.top],
+        "latency_ms": card.latency_ms,
+        "params": card.params,
+        "input_size": card.input_size,
+        "weight_source": card.weight_source,
+        "error": card.error,
+        "backend": card.backend,
+        "note": card.note,
+        "weights": card.weights,
+        "first_run_ms": card.first_run_ms,
+        "warm_runs": card.warm_runs,
+        "ok": card.ok,
     }

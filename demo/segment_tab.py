@@ -7,7 +7,7 @@ from typing import Any
 
 import gradio as gr
 
-from . import backends
+from . import backends, picker
 from .models import ModelCache, loading_progress, segmentation_choices
 from .policy import Policy, SessionGuard
 from .segmentation import (
@@ -23,6 +23,7 @@ from .segmentation import (
 from .uploads import chosen_names, opacity_value, uploaded_image
 
 MAX_MODELS = 4
+INFO = "Up to 4; or type a zoo name, local-dir:PATH or hf-hub:ORG/NAME."
 
 HELP = """Upload a photo (or pick an example), choose up to four segmentation models and press
 **Segment**. Each card shows the model's overlay, the classes it found with their share of the
@@ -44,7 +45,7 @@ def _card(card: SegCard | None, alpha: float) -> list[Any]:
     if not card.ok or card.result is None:
         return [
             gr.Column(visible=True),
-            gr.Markdown(value=f"### {card.name}\n**Unavailable:** {card.error}"),
+            gr.Markdown(value=card.unavailable()),
             gr.Image(value=None, visible=False),
             gr.HighlightedText(value=None, visible=False),
         ]
@@ -54,9 +55,7 @@ def _card(card: SegCard | None, alpha: float) -> list[Any]:
     head = (
         f"### {card.name}\n**{timing}** on {backends.label(card.backend)} · "
         f"{(card.params or 0) / 1e6:.2f} M params · trained at {width}×{height}, "
-        f"ran at {ran_w}×{ran_h} ({card.result.mode})  \n"
-        f"{card.weights or 'Weights: ' + str(card.weight_source)}"
-        + (f"  \n*{card.note}*" if card.note else "")
+        f"ran at {ran_w}×{ran_h} ({card.result.mode})  \n" + card.provenance()
     )
     entries, colours = legend(card.result)
     return [
@@ -96,25 +95,11 @@ def build(
             image = gr.Image(
                 label="Image", type="filepath", sources=["upload", "clipboard"], elem_id="seg-image"
             )
-            models = gr.Dropdown(
-                choices=choices,
-                value=defaults,
-                multiselect=True,
-                allow_custom_value=True,
-                max_choices=MAX_MODELS,
-                label="Models",
-                info="Up to 4; or type a zoo name, local-dir:PATH or hf-hub:ORG/NAME.",
-                elem_id="seg-models",
-            )
+            models = picker.models("seg-", choices, defaults, MAX_MODELS, INFO)
             alpha = gr.Slider(0.0, 1.0, value=0.5, step=0.05, label="Mask opacity",
                               elem_id="seg-alpha")  # fmt: skip
-            backend = backends.picker("seg-backend")
-            run = gr.Button("Segment", variant="primary", elem_id="seg-run")
-            examples = None
-            if photos:
-                examples = gr.Examples(
-                    examples=[[str(p)] for p in photos], inputs=[image], label="Example photos"
-                )
+            backend, run = picker.run_button("seg-", "Segment")
+            examples = picker.photo_examples(photos, image)
         with gr.Column(scale=2):
             verdict = gr.Markdown(elem_id="seg-verdict")
             table = gr.Dataframe(
@@ -171,23 +156,8 @@ def build(
         return _views(results or [], float(opacity))
 
     outputs = [state, raw, verdict, table, differ, *cards, slider]
-    run.click(
-        on_segment,
-        inputs=[image, models, alpha, backend],
-        outputs=outputs,
-        api_name="segment",
-        preprocess=False,
-        **policy.event_kwargs(),
-    )
-    if examples is not None:  # an example runs on click, with the models and backend chosen
-        examples.load_input_event.then(
-            on_segment,
-            inputs=[image, models, alpha, backend],
-            outputs=outputs,
-            preprocess=False,
-            api_visibility="private",
-            **policy.event_kwargs(),
-        )
+    inputs = [image, models, alpha, backend]
+    picker.wire(on_segment, run, inputs, outputs, "segment", policy, examples)
     alpha.release(
         on_opacity,
         inputs=[state, alpha],

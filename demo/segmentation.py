@@ -8,9 +8,7 @@ same label.
 from __future__ import annotations
 
 import itertools
-import logging
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -19,32 +17,16 @@ from PIL import Image
 import zoo
 
 from . import backends
-from .models import Latency, ModelCache, describe, timed_runs
+from .cards import Card, Job, run_cards
+from .models import Latency, ModelCache, timed_runs
 from .policy import Policy
 
-logger = logging.getLogger(__name__)
 #: Colour of the pixels where the models disagree, on the dimmed photo.
 DISAGREE_RGB = (255, 40, 40)
 
 
-@dataclass
-class SegCard:
+class SegCard(Card[zoo.SegmentationResult]):
     """One model's outcome on the image: its segmentation, or why there is none."""
-
-    name: str
-    result: zoo.SegmentationResult | None = None
-    params: int | None = None
-    input_size: tuple[int, int, int] | None = None
-    weight_source: str | None = None
-    error: str | None = None
-    backend: str = "pytorch"
-    note: str | None = None
-    weights: str = ""
-    latency: Latency | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None and self.result is not None
 
 
 def run_segmenters(
@@ -58,40 +40,22 @@ def run_segmenters(
     """Segment ``image`` with every model in ``names`` on ``backend`` (see
     :mod:`demo.backends`), timing its first run and a few warm runs; a model that cannot
     load, has no weights here or is refused by ``policy`` gets a card that says why (never
-    random-weight output)."""
-    policy = policy or Policy()
-    cards: list[SegCard] = []
-    for name in names:
-        info = describe(name, "segmentation", policy)
-        if isinstance(info, str):
-            cards.append(SegCard(name=name, error=policy.public_text(f"{info.rstrip('.')}.")))
-            continue
-        if any(card.name == info.name for card in cards):  # an alias of a model already run
-            continue
-        try:
-            loaded = cache.get(info, on_load)
-            ran_on, note = backends.resolve(loaded.model, backend, info.name, on_load)
-            result, latency = timed_runs(loaded, ran_on, _segment_once(loaded.model, image, ran_on))
-        except zoo.ZooError as exc:
-            cards.append(SegCard(name=info.name, error=policy.public_text(str(exc))))
-            continue
-        except Exception as exc:  # one broken model must not take the other cards down
-            logger.exception("model %s failed", info.name)
-            message = f"it failed to load or run ({type(exc).__name__}: {exc})"
-            cards.append(SegCard(name=info.name, error=policy.public_text(message)[:500]))
-            continue
-        card = SegCard(info.name, result, info.params, info.input_size, info.weight_source)
-        card.backend, card.note = ran_on, policy.public_text(note) if note else None
-        card.weights, card.latency = loaded.weights, latency
-        cards.append(card)
-    return cards
+    random-weight output; see :func:`demo.cards.run_cards`)."""
 
+    def run(job: Job) -> tuple[zoo.SegmentationResult, Latency]:
+        model, ran_on = job.loaded.model, job.backend
+        return timed_runs(job.loaded, ran_on, lambda: zoo.segment(model, image, backend=ran_on))
 
-def _segment_once(
-    model: Any, image: Image.Image, backend: str
-) -> Callable[[], zoo.SegmentationResult]:
-    """One :func:`zoo.segment` call of ``model`` on ``image``, to be timed."""
-    return lambda: zoo.segment(model, image, backend=backend)
+    return run_cards(
+        SegCard,
+        "segmentation",
+        run,
+        names,
+        cache,
+        on_load=on_load,
+        backend=backend,
+        policy=policy,
+    )
 
 
 def hex_colour(rgb: tuple[int, int, int]) -> str:
@@ -196,7 +160,7 @@ def to_json(cards: list[SegCard], rows: list[list[Any]]) -> dict[str, Any]:
     """The comparison as plain JSON (what the API endpoint returns besides images)."""
     items = []
     for card in cards:
-        item: dict[str, Any] = {"name": card.name, "ok": card.ok, "error": card.error}
+        item = card.json_head()
         if card.result is not None:
             latency = card.latency
             item.update(

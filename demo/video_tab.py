@@ -8,7 +8,6 @@ and serves it from there, so a server removes its run folders after :data:`KEEP_
 from __future__ import annotations
 
 import importlib.util
-import logging
 import re
 import tempfile
 import threading
@@ -23,15 +22,15 @@ import gradio as gr
 
 import zoo
 
-from . import backends
+from . import backends, picker
+from .cards import Card, Job, run_cards
 from .examples import CLIP_CREDIT, example_clip
-from .models import ModelCache, describe, loading_progress, segmentation_choices
+from .models import ModelCache, loading_progress, segmentation_choices
 from .policy import Policy, SessionGuard
 from .uploads import chosen_names, opacity_value, upload_path
 
-logger = logging.getLogger(__name__)
-
 MAX_MODELS = 2
+INFO = "Up to 2; or type a zoo name, local-dir:PATH or hf-hub:ORG/NAME."
 #: Longer clips are cut here, with a notice.
 MAX_SECONDS = 20.0
 #: Frames beyond Full HD (either orientation) are refused.
@@ -64,22 +63,8 @@ class Clip:
     seconds: float | None
 
 
-@dataclass
-class VideoCard:
+class VideoCard(Card[zoo.VideoResult]):
     """One model's outcome on the clip: its overlay video, or why there is none."""
-
-    name: str
-    result: zoo.VideoResult | None = None
-    params: int | None = None
-    weight_source: str | None = None
-    error: str | None = None
-    backend: str = "pytorch"
-    note: str | None = None
-    weights: str = ""
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None and self.result is not None
 
 
 def probe(path: str) -> Clip:
@@ -186,40 +171,30 @@ def run_models(
     Raises:
         zoo.InvalidVideoError: The clip itself cannot be decoded (not one model's fault).
     """
-    policy = policy or Policy()
-    cards = []
-    for index, name in enumerate(names):
-        info = describe(name, "segmentation", policy)
-        if isinstance(info, str):
-            cards.append(VideoCard(name=name, error=policy.public_text(f"{info.rstrip('.')}.")))
-            continue
-        try:
-            loaded = cache.get(info, on_load)
-            ran_on, note = backends.resolve(loaded.model, backend, info.name, on_load)
-            result = zoo.segment_video(
-                loaded.model,
-                path,
-                folder / f"{index}-{_slug(info.name)}.mp4",
-                alpha=alpha,
-                max_seconds=MAX_SECONDS,
-                progress=True,  # gr.Progress(track_tqdm=True) shows this bar
-                backend=ran_on,
-            )
-        except zoo.InvalidVideoError:
-            raise
-        except zoo.ZooError as exc:
-            cards.append(VideoCard(name=info.name, error=policy.public_text(str(exc))))
-            continue
-        except Exception as exc:  # one broken model must not take the other card down
-            logger.exception("model %s failed on a video", info.name)
-            message = f"it failed to load or run ({type(exc).__name__}: {exc})"
-            cards.append(VideoCard(name=info.name, error=policy.public_text(message)[:500]))
-            continue
-        card = VideoCard(info.name, result, info.params, info.weight_source)
-        card.backend, card.note = ran_on, policy.public_text(note) if note else None
-        card.weights = loaded.weights
-        cards.append(card)
-    return cards
+
+    def run(job: Job) -> tuple[zoo.VideoResult, None]:
+        result = zoo.segment_video(
+            job.loaded.model,
+            path,
+            folder / f"{job.index}-{_slug(job.loaded.name)}.mp4",
+            alpha=alpha,
+            max_seconds=MAX_SECONDS,
+            progress=True,  # gr.Progress(track_tqdm=True) shows this bar
+            backend=job.backend,
+        )
+        return result, None
+
+    return run_cards(
+        VideoCard,
+        "segmentation",
+        run,
+        names,
+        cache,
+        on_load=on_load,
+        backend=backend,
+        policy=policy,
+        fatal=(zoo.InvalidVideoError,),
+    )
 
 
 def mean_shares(result: zoo.VideoResult) -> dict[str, float]:
@@ -235,7 +210,7 @@ def mean_shares(result: zoo.VideoResult) -> dict[str, float]:
 def card_line(card: VideoCard) -> str:
     """The Markdown above a model's video: frames, fps, speed and size, or why it did not run."""
     if not card.ok or card.result is None:
-        return f"### {card.name}\n**Unavailable:** {card.error}"
+        return card.unavailable()
     result = card.result
     per_frame = 1000 * result.seconds["total"] / max(result.frames, 1)
     model_ms = 1000 * result.seconds["model"] / max(result.frames, 1)
@@ -245,8 +220,7 @@ def card_line(card: VideoCard) -> str:
         f"**{result.processing_fps:.1f} frames/s** processed ({per_frame:.0f} ms per frame, "
         f"{model_ms:.0f} ms in the model, mean of {result.frames} frames, "
         f"{backends.label(card.backend)}) · {(card.params or 0) / 1e6:.2f} M params  \n"
-        f"classes: {classes}  \n{card.weights or 'Weights: ' + str(card.weight_source)}"
-        + (f"  \n*{card.note}*" if card.note else "")
+        f"classes: {classes}  \n{card.provenance()}"
     )
 
 
@@ -268,7 +242,7 @@ def to_json(clip: Clip, cards: list[VideoCard]) -> dict[str, Any]:
     """The run as plain JSON (what the API endpoint returns besides the videos)."""
     items = []
     for card in cards:
-        item: dict[str, Any] = {"name": card.name, "ok": card.ok, "error": card.error}
+        item = card.json_head()
         if card.result is not None:
             result = card.result
             item.update(
@@ -342,21 +316,11 @@ def build(
     with gr.Row():
         with gr.Column(scale=1):
             video = gr.Video(label="Clip", sources=["upload"], elem_id="video-input")
-            models = gr.Dropdown(
-                choices=choices,
-                value=defaults,
-                multiselect=True,
-                allow_custom_value=True,
-                max_choices=MAX_MODELS,
-                label="Models",
-                info="Up to 2; or type a zoo name, local-dir:PATH or hf-hub:ORG/NAME.",
-                elem_id="video-models",
-            )
+            models = picker.models("video-", choices, defaults, MAX_MODELS, INFO)
             alpha = gr.Slider(
                 0.0, 1.0, value=0.5, step=0.05, label="Mask opacity", elem_id="video-alpha"
             )
-            backend = backends.picker("video-backend")
-            run = gr.Button("Segment video", variant="primary", elem_id="video-run")
+            backend, run = picker.run_button("video-", "Segment video")
             if clip is not None:
                 gr.Examples(
                     examples=[[str(clip)]],
@@ -413,11 +377,5 @@ def build(
             gr.Warning(f"The clip is longer than {MAX_SECONDS:.0f} s; only its start was used.")
         return [to_json(clip, cards), notice(clip, cards), *_views(cards)]
 
-    run.click(
-        on_segment_video,
-        inputs=[video, models, alpha, backend],
-        outputs=[raw, status, *outputs],
-        api_name="segment_video",
-        preprocess=False,
-        **policy.event_kwargs(),
-    )
+    inputs = [video, models, alpha, backend]
+    picker.wire(on_segment_video, run, inputs, [raw, status, *outputs], "segment_video", policy)
