@@ -4,9 +4,12 @@ evaluating them: ``python -m train.validate ...`` or ``train.validate.validate(n
 Imports zoo (its public API only); never demo. Runs from a checkout (not installed with the
 library). Modules: :mod:`train.config` (the run's settings), :mod:`train.data` (data sets),
 :mod:`train.build` (model, loaders, optimizer), :mod:`train.loop` (the loop),
-:mod:`train.outputs` (checkpoints, metrics files, best model, push), :mod:`train.validate`
-(evaluation the way the weights' authors did it). The package does not import
-:mod:`train.validate` itself, so that ``python -m train.validate`` runs it only once.
+:mod:`train.outputs` (checkpoints, metrics files, best model, push), :mod:`train.evaluation`
+(the evaluation loop, for both), :mod:`train.validate` (evaluation the way the weights'
+authors did it: its command line; :mod:`train.eval_data` the model and data it runs on,
+:mod:`train.published` the published number beside ours, :mod:`train.report` what it
+prints). The package does not import :mod:`train.validate` itself, so that
+``python -m train.validate`` runs it only once.
 """
 
 from typing import Any
@@ -21,7 +24,7 @@ from .data import DataError, DataSplits, build_data
 EXTRA_MODULES = ("accelerate", "torchmetrics", "tqdm")
 #: Names imported on first use: they need the ``train`` extra, ``python -m train --help``
 #: does not.
-_LAZY = {"FitResult": "loop", "evaluate": "loop", "fit": "loop", "prepare_run": "loop"}
+_LAZY = {"FitResult": "loop", "evaluate": "evaluation", "fit": "loop", "prepare_run": "loop"}
 
 
 def missing_extra() -> str | None:

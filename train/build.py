@@ -266,12 +266,3 @@ def _milestone_epochs(milestones: tuple[int, ...], updates_per_epoch: int) -> li
     ``step_update(num_updates=m - 1)`` keep the lr and ``step_update(num_updates=m)`` decay it,
     robust to the float round trip through epochs."""
     return [(m + 0.5) / updates_per_epoch for m in milestones]
-
-
-def create_optimizer_and_scheduler(
-    config: TrainConfig, model: nn.Module, updates_per_epoch: int
-) -> tuple[torch.optim.Optimizer, Any]:
-    """:func:`create_optimizer` and :func:`create_scheduler` of a run with
-    ``updates_per_epoch`` optimizer updates per epoch."""
-    optimizer = create_optimizer(config, model)
-    return optimizer, create_scheduler(config, optimizer, updates_per_epoch)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import math
 import sys
 import time
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,9 +32,8 @@ from .build import (
 )
 from .config import TrainConfig
 from .data import IGNORE_INDEX, DataSplits, build_data
-from .metrics import ClassificationMetrics, SegmentationMetrics
+from .evaluation import evaluate
 from .outputs import (
-    class_table,
     export_best,
     format_row,
     load_checkpoint,
@@ -46,6 +44,7 @@ from .outputs import (
     write_confusion_matrix,
     write_csv,
 )
+from .report import class_table
 
 
 class TrainStep(nn.Module):
@@ -286,48 +285,6 @@ def train_epoch(run: Run, epoch: int) -> float:
     return float(accelerator.reduce(loss_sum, "sum")) / max(float(total), 1.0)
 
 
-@torch.no_grad()
-def evaluate(
-    model: nn.Module,
-    loader: DataLoader,
-    task: str,
-    num_classes: int,
-    accelerator: Any = None,
-    channels_last: bool = False,
-) -> dict[str, Any]:
-    """Validation loss and metrics of ``model`` over ``loader`` (gathered across processes).
-
-    Returns:
-        ``{"val_loss", "top1", "top5"}`` or ``{"val_loss", "mIoU", "mAcc", "pixel_acc",
-        "per_class_iou", "per_class_acc", "confusion_matrix"}``; accuracies and IoUs are
-        fractions in [0, 1];
-        the confusion matrix counts pixels, rows = ground truth, columns = prediction.
-    """
-    model.eval()
-    device = next(model.parameters()).device
-    segmentation = task == "segmentation"
-    metrics = (
-        SegmentationMetrics(num_classes) if segmentation else ClassificationMetrics(num_classes)
-    )
-    ignore = IGNORE_INDEX if segmentation else -100
-    loss_sum, count = torch.zeros((), device=device, dtype=torch.float64), 0
-    for images, targets in loader:
-        images, targets = images.to(device), targets.to(device)
-        if channels_last:
-            images = images.contiguous(memory_format=torch.channels_last)
-        with accelerator.autocast() if accelerator is not None else nullcontext():
-            logits = model(images)  # (B, K) or (B, K, H, W)
-        loss = F.cross_entropy(logits.float(), targets, ignore_index=ignore, reduction="sum")
-        outputs = logits.argmax(1) if segmentation else logits.float()
-        if accelerator is not None:
-            outputs, targets = accelerator.gather_for_metrics((outputs, targets))
-            loss = accelerator.reduce(loss, "sum")
-        metrics.update(outputs, targets)
-        loss_sum += loss.double()
-        count += int((targets != ignore).sum()) if segmentation else len(targets)
-    return {"val_loss": float(loss_sum) / max(count, 1), **metrics.compute()}
-
-
 def _record(
     run: Run, epoch: int, row: dict[str, Any], writer: Any, matrix: list[list[int]] | None
 ) -> None:
@@ -388,7 +345,8 @@ def fit(config: TrainConfig) -> FitResult:
 def _finish(run: Run) -> FitResult:
     metric = primary_metric(run.task)
     if run.task == "segmentation" and run.history:
-        table = class_table(run.data.classes, run.history[-1]["per_class_iou"])
+        ious = {"IoU": run.history[-1]["per_class_iou"]}
+        table = class_table(run.data.classes, ious, framed=False)
         run.accelerator.print(f"per-class IoU (last epoch):\n{table}")
     finite = [r for r in run.history if math.isfinite(r[metric])]
     if run.history and not finite and run.best == float("-inf"):

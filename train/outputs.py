@@ -8,7 +8,6 @@ temporaries that a killed run left behind are removed by its next write.
 from __future__ import annotations
 
 import csv
-import math
 import random
 from pathlib import Path
 from typing import Any
@@ -139,6 +138,11 @@ def plot_confusion_matrix(
         figure.savefig(file, format="png")
 
 
+#: The evaluators' metrics that are fractions in [0, 1]; a saved model records them in percent,
+#: as published weights do (:class:`zoo.meta.ZooMeta`'s ``metrics``).
+FRACTIONS = ("top1", "top5", "mIoU", "mAcc", "pixel_acc")
+
+
 def export_best(
     model: nn.Module,
     directory: Path,
@@ -148,8 +152,13 @@ def export_best(
     metrics: dict[str, Any],
     size: int,
 ) -> None:
-    """Save the model as ``directory`` with :func:`zoo.save_pretrained`, swapped in whole."""
-    scalars = {k: float(v) for k, v in metrics.items() if isinstance(v, (int, float))}
+    """Save the model as ``directory`` with :func:`zoo.save_pretrained`, swapped in whole;
+    ``metrics`` is the epoch's row (fractions, see :data:`FRACTIONS`), recorded in percent."""
+    scalars = {
+        k: float(v) * (100.0 if k in FRACTIONS else 1.0)
+        for k, v in metrics.items()
+        if isinstance(v, (int, float))
+    }
     zoo.save_pretrained(model, directory, labels=classes, palette=palette, metrics=scalars,
                         dataset=dataset, input_size=(3, size, size), replace=True)  # fmt: skip
 
@@ -173,13 +182,4 @@ def format_row(epoch: int, row: dict[str, Any], task: str) -> str:
     return (
         f"epoch {epoch:3d} | train loss {row['train_loss']:.4f} | val loss "
         f"{row['val_loss']:.4f} | {scores} | lr {row['lr']:.2e} | {row['seconds']:.1f}s"
-    )
-
-
-def class_table(classes: list[str], per_class_iou: list[float]) -> str:
-    """Per-class IoU as an aligned two-column table."""
-    width = max(len(c) for c in classes)
-    return "\n".join(
-        f"  {name:<{width}}  {'  n/a' if math.isnan(iou) else f'{iou:.3f}'}"
-        for name, iou in zip(classes, per_class_iou, strict=True)
     )

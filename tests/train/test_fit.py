@@ -58,7 +58,7 @@ def test_cifar_resnet_learns_digits(digits_run):
 @pytest.mark.slow
 def test_exported_best_model_reproduces_its_metric(digits_run):
     config = json.loads((digits_run.best_dir / "config.json").read_text())
-    assert config["metrics"]["top1"] == pytest.approx(digits_run.best_value)
+    assert config["metrics"]["top1"] == pytest.approx(100 * digits_run.best_value)  # percent
     assert config["id2label"]["7"] == "7" and config["dataset"] == "digits"
     model = zoo.create_model(f"local-dir:{digits_run.best_dir}")
     assert tuple(model.pretrained_cfg["input_size"]) == (3, 32, 32)
@@ -76,7 +76,7 @@ def test_push_best_model_to_hub(digits_run, hub_server, fresh_cache):
     assert "/me/digits-resnet20/commit/" in url
     with open(hf_hub_download("me/digits-resnet20", "README.md"), encoding="utf-8") as handle:
         card = handle.read()
-    assert f"value: {digits_run.best_value}" in card and "- digits" in card
+    assert f"value: {100 * digits_run.best_value}" in card and "- digits" in card
     assert "| top1 |" in card
     restored = zoo.create_model("hf-hub:me/digits-resnet20", pretrained=True)
     assert zoo.get_labels(restored) == [str(d) for d in range(10)]

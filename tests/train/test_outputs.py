@@ -43,6 +43,6 @@ def test_best_model_is_swapped_in_whole(tmp_path):
     export_best(model, tmp_path / "best", ["a", "b"], None, "toy", {"top1": 0.7}, 32)
     assert not (tmp_path / "best" / "stale.txt").exists()
     info = zoo.model_info(f"local-dir:{tmp_path / 'best'}")
-    assert info.metrics["top1"] == 0.7 and info.labels == ["a", "b"] and info.dataset == "toy"
+    assert info.metrics["top1"] == 70.0 and info.labels == ["a", "b"] and info.dataset == "toy"
     reloaded = zoo.create_model(f"local-dir:{tmp_path / 'best'}")
     assert reloaded.fc.weight.abs().sum() == 0

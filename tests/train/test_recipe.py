@@ -20,7 +20,7 @@ import train
 import zoo
 from train import TrainConfig
 from train.__main__ import config_from_args, main
-from train.build import build_loaders, create_optimizer_and_scheduler
+from train.build import build_loaders, create_optimizer, create_scheduler
 from train.data import build_data
 from train.outputs import load_checkpoint
 from train.recipes import RECIPES, apply_recipe
@@ -34,10 +34,16 @@ def _lrs(optimizer: torch.optim.Optimizer) -> set[float]:
     return {group["lr"] for group in optimizer.param_groups}
 
 
+def _optimizer_and_scheduler(config: TrainConfig, updates_per_epoch: int):
+    """The optimizer and schedule of a run, built as ``train.loop.prepare_run`` builds them."""
+    optimizer = create_optimizer(config, nn.Linear(4, 2))
+    return optimizer, create_scheduler(config, optimizer, updates_per_epoch)
+
+
 @pytest.mark.parametrize("per_epoch", [391, 7, 1])
 def test_lr_divided_by_10_after_exactly_32k_and_48k_updates(per_epoch):
     config = TrainConfig.from_recipe("he2016_cifar", model="resnet20_cifar", data="digits")
-    optimizer, scheduler = create_optimizer_and_scheduler(config, nn.Linear(4, 2), per_epoch)
+    optimizer, scheduler = _optimizer_and_scheduler(config, per_epoch)
     assert len(optimizer.param_groups) == 2  # weights decay, biases do not (timm)
     assert _lrs(optimizer) == {0.1}
     expected = {1: 0.1, 31_999: 0.1, 32_000: 0.01, 47_999: 0.01, 48_000: 0.001, 63_999: 0.001}
@@ -54,7 +60,7 @@ def test_lr_divided_by_10_after_exactly_32k_and_48k_updates(per_epoch):
 
 def test_cosine_spans_train_steps():
     config = TrainConfig(model="m", data="d", lr=0.1, train_steps=100)
-    optimizer, scheduler = create_optimizer_and_scheduler(config, nn.Linear(4, 2), 7)
+    optimizer, scheduler = _optimizer_and_scheduler(config, 7)
     lrs = {}
     for update in (50, 100):
         scheduler.step_update(num_updates=update)

@@ -22,7 +22,8 @@ import train
 import zoo
 from tests.train.conftest import save_gray
 from tests.train.layouts import ade20k_image, cityscapes_frame
-from train.validate import evaluate_segmentation, main, validate
+from train.evaluation import evaluate_segmentation
+from train.validate import main, validate
 
 ROOT = Path(__file__).resolve().parents[2]
 CITYSCAPES = list(zoo.dataset_info("cityscapes").labels)

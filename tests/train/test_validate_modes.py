@@ -19,8 +19,9 @@ from torch import Tensor, nn
 
 import zoo
 from train.data import build_data
+from train.evaluation import evaluate_classification
 from train.metrics import SegmentationMetrics
-from train.validate import evaluate_classification, main, validate
+from train.validate import main, validate
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -176,7 +177,7 @@ def test_two_processes_give_the_numbers_of_one(task, classifier, segmenter, tmp_
 def test_seed_picks_the_training_runs_validation_split():
     """digits is split at random by the run's seed: validating seed 1's model on seed 0's split
     would score images it trained on."""
-    from train.validate import open_split
+    from train.eval_data import open_split
 
     for seed in (0, 1):
         ours = open_split("digits", "classification", "val", 10, seed).val
