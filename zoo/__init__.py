@@ -40,6 +40,7 @@ from .labels import get_labels, get_palette
 from .push import push_to_hub
 from .segment import SegmentationResult, segment, segment_logits
 from .video import VideoResult, segment_video
+from .weights import WeightSource
 
 __version__ = "0.1.0"
 
@@ -77,6 +78,7 @@ __all__ = [
     "Temporary",
     "UnknownModelError",
     "VideoResult",
+    "WeightSource",
     "WeightsUnavailableError",
     "ZooError",
     "atomic_write",

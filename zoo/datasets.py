@@ -43,6 +43,10 @@ class DatasetInfo:
         palette: RGB colours (0–255), one per class.
         terms: The data set's licence or terms of use, as its authors state them.
         url: Where the data set is published.
+        layout: The ``python -m train.validate --data LAYOUT:PATH`` layout that reads the
+            split the weights' published metrics were measured on (``"voc"`` for VOC12aug
+            weights: they are evaluated on VOC 2012 val); None when none does (torchvision's
+            COCO-trained weights were evaluated on a COCO val subset).
     """
 
     name: str
@@ -51,6 +55,7 @@ class DatasetInfo:
     palette: Palette
     terms: str
     url: str
+    layout: str | None = None
 
 
 VOC_CLASSES = (
@@ -123,6 +128,24 @@ ADE20K_PALETTE: Palette = (
     (184, 255, 0), (0, 133, 255), (255, 214, 0), (25, 194, 194), (102, 255, 0), (92, 0, 255),
 )  # fmt: skip
 
+
+def _digits_datasets() -> tuple[DatasetInfo, ...]:
+    """The data sets ``python -m train`` builds from scikit-learn's digits (offline): the
+    8×8 digits (classification) and digits drawn on canvases (segmentation)."""
+    terms = "UCI Optical Recognition of Handwritten Digits, as scikit-learn ships it: CC BY 4.0."
+    url = "https://archive.ics.uci.edu/dataset/80/optical+recognition+of+handwritten+digits"
+    digits = tuple(str(d) for d in range(10))
+    canvas = ("background", *digits)
+    return (
+        DatasetInfo("digits", "scikit-learn digits", digits, voc_palette(10), terms, url,
+                    "digits"),
+        DatasetInfo("digits-canvas", "scikit-learn digits drawn on canvases", canvas,
+                    voc_palette(11), terms, url, "digits"),
+        DatasetInfo("digits-hard", "scikit-learn digits on cluttered canvases", canvas,
+                    voc_palette(11), terms, url, "digits-hard"),
+    )  # fmt: skip
+
+
 DATASETS: dict[str, DatasetInfo] = {
     d.name: d
     for d in (
@@ -133,6 +156,7 @@ DATASETS: dict[str, DatasetInfo] = {
             palette=voc_palette(len(VOC_CLASSES)),
             terms="Images: Flickr terms of use; annotations: PASCAL VOC challenge terms.",
             url="http://host.robots.ox.ac.uk/pascal/VOC/voc2012/",
+            layout="voc",
         ),
         DatasetInfo(
             name="coco_voc",
@@ -150,6 +174,7 @@ DATASETS: dict[str, DatasetInfo] = {
             terms="Images: Flickr terms of use; annotations: PASCAL VOC challenge terms and the "
             "Semantic Boundaries Dataset (Hariharan et al. 2011), for research use.",
             url="http://host.robots.ox.ac.uk/pascal/VOC/voc2012/",
+            layout="voc",
         ),
         DatasetInfo(
             name="ade20k",
@@ -159,6 +184,7 @@ DATASETS: dict[str, DatasetInfo] = {
             terms="ADE20K terms of use: non-commercial research and educational purposes only; "
             "images come from the SUN and Places databases and keep their owners' copyright.",
             url="https://groups.csail.mit.edu/vision/datasets/ADE20K/",
+            layout="ade20k",
         ),
         DatasetInfo(
             name="cityscapes",
@@ -167,7 +193,9 @@ DATASETS: dict[str, DatasetInfo] = {
             palette=CITYSCAPES_PALETTE,
             terms="Cityscapes licence: non-commercial research and teaching only.",
             url="https://www.cityscapes-dataset.com/license/",
+            layout="cityscapes",
         ),
+        *_digits_datasets(),
     )
 }
 
@@ -177,7 +205,8 @@ def dataset_info(name: str) -> DatasetInfo:
 
     Args:
         name: One of ``zoo.datasets.DATASETS``: ``"voc"``, ``"voc12aug"``, ``"coco_voc"``,
-            ``"cityscapes"``, ``"ade20k"``.
+            ``"cityscapes"``, ``"ade20k"``, ``"digits"``, ``"digits-canvas"``,
+            ``"digits-hard"``.
 
     Raises:
         ConfigError: Unknown data set name (the message lists the known ones).

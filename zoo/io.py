@@ -15,7 +15,7 @@ from typing import Any, cast
 from torch import nn
 
 from .atomic import atomic_write, replace_directory
-from .datasets import DATASETS, Palette
+from .datasets import Palette
 from .errors import ConfigError
 from .factory import create_model
 from .labels import get_labels, get_palette, id2label, label2id
@@ -72,8 +72,7 @@ def saved_meta(
         updates["metrics"] = dict(metrics)
     if dataset is not None:
         updates["dataset"] = dataset
-        known = DATASETS.get(dataset)
-        updates["data_license"] = known.terms if known is not None else None
+        updates["data_license"] = None  # a known data set's record states its terms
     meta = dataclasses.replace(meta, **updates)
     if meta.task == "segmentation":  # one colour per output, whatever the head was reset to
         num_classes = len(labels) if labels is not None else model.num_classes
@@ -210,7 +209,8 @@ def save_pretrained(
         directory: Target directory; created if missing.
         labels: Class names (default: the model's own, see :func:`zoo.get_labels`).
         palette: Mask colours, one RGB triple per class (segmentation; default: the model's).
-        metrics: Evaluation results to record (replace the model's published ones).
+        metrics: Evaluation results to record (replace the model's published ones);
+            accuracy-type metrics (mIoU, top1, ...) in percent (see :class:`zoo.meta.ZooMeta`).
         dataset: The data set the model was trained on.
         input_size: ``(C, H, W)`` to record as the model's input size (e.g. the training crop).
         replace: Build the directory beside ``directory`` and swap it in whole (readers never

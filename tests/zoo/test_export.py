@@ -20,19 +20,15 @@ import torch
 from timm.models import model_entrypoint
 
 import zoo
-from tests.zoo.variants import HEAVY
+from tests.zoo.variants import HEAVY, quick_variants, small_kwargs
 from zoo.export import META_PREFIX, ExportError, read_metadata
 from zoo.registry import zoo_architectures
 
 pytest.importorskip("onnxruntime")
 onnx = pytest.importorskip("onnx")
 
-#: Small settings per generic architecture (the named variants keep their backbone).
-SMALL = {"backbone": "resnet18"}
-GENERIC = {"deeplabv3", "deeplabv3plus", "fcn", "pspnet", "slstm"}
-#: One quick representative per model file, run by default.
-QUICK = {"deeplabv3plus", "fcn", "pspnet", "slstm", "hrnetv2_w18", "mediapipe_selfie",
-         "resnet20_cifar", "deeplabv3"}  # fmt: skip
+#: Run by default (the rest with --runslow): one per model file.
+QUICK = quick_variants()
 SIZES = {"classification": [(32, 32), (45, 51)], "segmentation": [(64, 80), (97, 131)]}
 
 
@@ -51,7 +47,7 @@ def calibrated(name: str) -> torch.nn.Module:
     measured on random images of the test sizes."""
     torch.manual_seed(0)
     task = zoo.model_info(name).task
-    kwargs = dict(SMALL) if name in GENERIC else {}
+    kwargs = small_kwargs(name)
     if task == "segmentation" and name != "mediapipe_selfie":
         kwargs["num_classes"] = 5
     model = zoo.create_model(name, **kwargs)

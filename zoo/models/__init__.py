@@ -1,14 +1,13 @@
-"""The zoo's architectures; importing this package registers them in timm's registry."""
+"""The zoo's architectures; importing this package registers them in timm's registry.
 
-from . import cifar_resnet, deeplab, fcn, hrnet, mediapipe_selfie, pspnet, slstm, timm_weights
+Every public module in this folder is imported (one file per architecture family), so a new
+family needs no line here.
+"""
 
-__all__ = [
-    "cifar_resnet",
-    "deeplab",
-    "fcn",
-    "hrnet",
-    "mediapipe_selfie",
-    "pspnet",
-    "slstm",
-    "timm_weights",
-]
+import importlib
+import pkgutil
+
+__all__ = sorted(m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_"))
+
+for _name in __all__:
+    importlib.import_module(f"{__name__}.{_name}")

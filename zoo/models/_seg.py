@@ -4,6 +4,7 @@ as in segmentation_models_pytorch; each decoder lives in its architecture's file
 
 # No ``from __future__ import annotations``: torch.fx copies the root forward's annotations
 # into the code TorchScript compiles, and TorchScript reads class-level ones (timm contract).
+import dataclasses
 from typing import Any, ClassVar
 
 import timm
@@ -11,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from timm.layers import register_notrace_function
-from timm.models import build_model_with_cfg, get_pretrained_cfg, register_model
+from timm.models import build_model_with_cfg, get_pretrained_cfg
 from torch import Tensor, nn
 
 from ..convert import segmentation_checkpoint_filter
@@ -20,8 +21,6 @@ from ..errors import CheckpointError, ConfigError
 from ..meta import TestResize, ZooCfg, ZooMeta  # noqa: F401  (TestResize: for model files)
 from ..registry import resolve_name, unknown_model
 from ..weights import backbone_state_dict
-
-register_segmentation = register_model
 
 
 def conv_bn_relu(
@@ -294,25 +293,21 @@ def backbone_normalization(backbone: str) -> dict[str, Any]:
 
 
 def dataset_fields(dataset: str, **meta: Any) -> dict[str, Any]:
-    """cfg fields for weights trained on ``dataset``: its labels, palette and terms of use.
+    """cfg fields for weights trained on ``dataset``: its labels and palette (its terms of use
+    are read from its record, :attr:`ZooMeta.terms`).
 
     Pass the result to :func:`seg_cfg`; ``meta`` adds record fields (``metrics``,
     ``test_resize``).
     """
     info = dataset_info(dataset)
-    record = ZooMeta(
-        task="segmentation",
-        palette=info.palette,
-        dataset=info.name,
-        data_license=info.terms,
-        **meta,
-    )
+    record = ZooMeta(task="segmentation", palette=info.palette, dataset=info.name, **meta)
     return dict(num_classes=len(info.labels), label_names=info.labels, zoo=record)
 
 
-def seg_cfg(backbone: str, **kwargs: Any) -> ZooCfg:
+def seg_cfg(backbone: str, contract_limits: dict[str, str] | None = None, **kwargs: Any) -> ZooCfg:
     """A segmentation tag's record: VOC labels and palette by default, the backbone's
-    normalisation, 512×512 nominal input; ``kwargs`` override (timm fields, or ``zoo=``)."""
+    normalisation, 512×512 nominal input; ``kwargs`` override (timm fields, or ``zoo=``);
+    ``contract_limits`` goes into the zoo record (:attr:`ZooMeta.contract_limits`)."""
     fields: dict[str, Any] = dict(
         url="",
         num_classes=len(VOC_CLASSES),
@@ -328,6 +323,8 @@ def seg_cfg(backbone: str, **kwargs: Any) -> ZooCfg:
         **backbone_normalization(backbone),
     )
     fields.update(kwargs)
+    if contract_limits:
+        fields["zoo"] = dataclasses.replace(fields["zoo"], contract_limits=contract_limits)
     return ZooCfg(**fields)
 
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from timm.models import generate_default_cfgs
+from timm.models import generate_default_cfgs, register_model
 from torch import Tensor, nn
 
 from ..errors import ConfigError
@@ -26,7 +26,6 @@ from ._seg import (
     SegmentationModel,
     build_segmentation,
     conv_bn_relu,
-    register_segmentation,
     seg_cfg,
     separable_conv_bn_relu,
 )
@@ -275,27 +274,27 @@ def _v3plus(variant: str, pretrained: bool, **kwargs: Any) -> DeepLabV3Plus:
     return build_segmentation(DeepLabV3Plus, variant, pretrained, **kwargs)  # type: ignore[return-value]
 
 
-@register_segmentation
+@register_model
 def deeplabv3(pretrained: bool = False, **kwargs: Any) -> DeepLabV3:
     """DeepLabV3 on any timm backbone (``backbone=...``, default ResNet-50, output stride 8)."""
     return _v3("deeplabv3", pretrained, **kwargs)
 
 
-@register_segmentation
+@register_model
 def deeplabv3_resnet50(pretrained: bool = False, **kwargs: Any) -> DeepLabV3:
     """DeepLabV3-ResNet-50, output stride 8, auxiliary head: torchvision's layout (42.0 M)."""
     kwargs.setdefault("aux_head", True)
     return _v3("deeplabv3_resnet50", pretrained, backbone="resnet50", **kwargs)
 
 
-@register_segmentation
+@register_model
 def deeplabv3_resnet101(pretrained: bool = False, **kwargs: Any) -> DeepLabV3:
     """DeepLabV3-ResNet-101, output stride 8, auxiliary head: torchvision's layout (61.0 M)."""
     kwargs.setdefault("aux_head", True)
     return _v3("deeplabv3_resnet101", pretrained, backbone="resnet101", **kwargs)
 
 
-@register_segmentation
+@register_model
 def deeplabv3_resnet50c(pretrained: bool = False, **kwargs: Any) -> DeepLabV3:
     """DeepLabV3 on ResNet-50-C, output stride 8, in mmsegmentation's layout (DeepLabV3-R50-D8:
     512-channel ASPP, pooling branch first, one 3×3 bottleneck, auxiliary FCN head)."""
@@ -311,7 +310,7 @@ def deeplabv3_resnet50c(pretrained: bool = False, **kwargs: Any) -> DeepLabV3:
     )
 
 
-@register_segmentation
+@register_model
 def deeplabv3_tf_efficientnet_lite0(pretrained: bool = False, **kwargs: Any) -> DeepLabV3:
     """DeepLabV3 on EfficientNet-Lite0, output stride 16 (backbone weights offline)."""
     kwargs.setdefault("output_stride", 16)
@@ -320,19 +319,19 @@ def deeplabv3_tf_efficientnet_lite0(pretrained: bool = False, **kwargs: Any) -> 
     )
 
 
-@register_segmentation
+@register_model
 def deeplabv3plus(pretrained: bool = False, **kwargs: Any) -> DeepLabV3Plus:
     """DeepLabV3+ on any timm backbone (``backbone=...``, default ResNet-50)."""
     return _v3plus("deeplabv3plus", pretrained, **kwargs)
 
 
-@register_segmentation
+@register_model
 def deeplabv3plus_resnet50(pretrained: bool = False, **kwargs: Any) -> DeepLabV3Plus:
     """DeepLabV3+-ResNet-50, output stride 16."""
     return _v3plus("deeplabv3plus_resnet50", pretrained, backbone="resnet50", **kwargs)
 
 
-@register_segmentation
+@register_model
 def deeplabv3plus_resnet50c(pretrained: bool = False, **kwargs: Any) -> DeepLabV3Plus:
     """DeepLabV3+ on ResNet-50-C, output stride 8, in mmsegmentation's layout
     (DeepLabV3+-R50-D8: separable 512-channel ASPP and fusion, auxiliary FCN head)."""
@@ -349,7 +348,7 @@ def deeplabv3plus_resnet50c(pretrained: bool = False, **kwargs: Any) -> DeepLabV
     )
 
 
-@register_segmentation
+@register_model
 def deeplabv3plus_tf_efficientnet_lite0(pretrained: bool = False, **kwargs: Any) -> DeepLabV3Plus:
     """DeepLabV3+ on EfficientNet-Lite0 (backbone weights offline)."""
     return _v3plus(

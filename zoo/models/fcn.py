@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from timm.models import generate_default_cfgs
+from timm.models import generate_default_cfgs, register_model
 from torch import Tensor, nn
 
 from ._seg import (
@@ -19,7 +19,6 @@ from ._seg import (
     build_segmentation,
     conv_bn_relu,
     dataset_fields,
-    register_segmentation,
     seg_cfg,
 )
 
@@ -100,25 +99,25 @@ default_cfgs = generate_default_cfgs(
 )
 
 
-@register_segmentation
+@register_model
 def fcn(pretrained: bool = False, **kwargs: Any) -> FCN:
     """FCN on any timm backbone (``backbone=...``, default ResNet-50)."""
     return _fcn("fcn", pretrained, **kwargs)
 
 
-@register_segmentation
+@register_model
 def fcn_resnet50(pretrained: bool = False, **kwargs: Any) -> FCN:
     """FCN-ResNet-50, output stride 8, with an auxiliary head (torchvision's layout)."""
     return _fcn("fcn_resnet50", pretrained, backbone="resnet50", **kwargs)
 
 
-@register_segmentation
+@register_model
 def fcn_resnet101(pretrained: bool = False, **kwargs: Any) -> FCN:
     """FCN-ResNet-101, output stride 8, with an auxiliary head (torchvision's layout)."""
     return _fcn("fcn_resnet101", pretrained, backbone="resnet101", **kwargs)
 
 
-@register_segmentation
+@register_model
 def fcn_tf_efficientnet_lite0(pretrained: bool = False, **kwargs: Any) -> FCN:
     """FCN on EfficientNet-Lite0 (ImageNet backbone weights available offline)."""
     kwargs.setdefault("output_stride", 16)

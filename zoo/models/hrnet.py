@@ -15,7 +15,7 @@ from typing import Any, ClassVar, cast
 
 import torch
 import torch.nn.functional as F
-from timm.models import generate_default_cfgs
+from timm.models import generate_default_cfgs, register_model
 from timm.models.hrnet import HighResolutionModule, HighResolutionNetFeatures
 from torch import Tensor, nn
 
@@ -24,7 +24,6 @@ from ._seg import (
     SegmentationModel,
     build_segmentation,
     conv_bn_relu,
-    register_segmentation,
     resize,
     seg_cfg,
 )
@@ -180,19 +179,19 @@ def _hrnet(width: int, pretrained: bool, **kwargs: Any) -> HRNetV2:
     )
 
 
-@register_segmentation
+@register_model
 def hrnetv2_w18(pretrained: bool = False, **kwargs: Any) -> HRNetV2:
     """HRNetV2-W18 (branch widths 18/36/72/144)."""
     return _hrnet(18, pretrained, **kwargs)
 
 
-@register_segmentation
+@register_model
 def hrnetv2_w32(pretrained: bool = False, **kwargs: Any) -> HRNetV2:
     """HRNetV2-W32 (branch widths 32/64/128/256)."""
     return _hrnet(32, pretrained, **kwargs)
 
 
-@register_segmentation
+@register_model
 def hrnetv2_w48(pretrained: bool = False, **kwargs: Any) -> HRNetV2:
     """HRNetV2-W48 (branch widths 48/96/192/384)."""
     return _hrnet(48, pretrained, **kwargs)

@@ -43,12 +43,17 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from timm.layers import create_conv2d, register_notrace_function
-from timm.models import build_model_with_cfg, generate_default_cfgs, resolve_pretrained_cfg
+from timm.models import (
+    build_model_with_cfg,
+    generate_default_cfgs,
+    register_model,
+    resolve_pretrained_cfg,
+)
 from torch import Tensor, nn
 
 from ..errors import ConfigError
 from ..meta import InstalledWeights, TestResize, ZooCfg, ZooMeta
-from ._seg import register_segmentation, resize, tracing
+from ._seg import resize, tracing
 
 #: ``(in, expanded, out, kernel, stride, activation, squeeze-excitation channels or 0)`` of the
 #: encoder's inverted residuals, in graph order (``conv2d_1`` … ``conv2d_28``).
@@ -380,7 +385,7 @@ default_cfgs = generate_default_cfgs(
 )
 
 
-@register_segmentation
+@register_model
 def mediapipe_selfie(pretrained: bool = False, **kwargs: Any) -> MediaPipeSelfie:
     """MediaPipe Selfie Segmentation (person/background; tags ``general_256``,
     ``landscape_144x256``); the tag's input size sets the native size."""

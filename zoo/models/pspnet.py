@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from timm.models import generate_default_cfgs
+from timm.models import generate_default_cfgs, register_model
 from torch import Tensor, nn
 
 from ._mmseg import mmseg_cfgs
@@ -21,7 +21,6 @@ from ._seg import (
     SegmentationModel,
     build_segmentation,
     conv_bn_relu,
-    register_segmentation,
     seg_cfg,
 )
 
@@ -100,19 +99,19 @@ def _psp(variant: str, pretrained: bool, **kwargs: Any) -> PSPNet:
     return build_segmentation(PSPNet, variant, pretrained, **kwargs)  # type: ignore[return-value]
 
 
-@register_segmentation
+@register_model
 def pspnet(pretrained: bool = False, **kwargs: Any) -> PSPNet:
     """PSPNet on any timm backbone (``backbone=...``, default ResNet-50)."""
     return _psp("pspnet", pretrained, **kwargs)
 
 
-@register_segmentation
+@register_model
 def pspnet_resnet50(pretrained: bool = False, **kwargs: Any) -> PSPNet:
     """PSPNet-ResNet-50, output stride 8, bins 1/2/3/6, auxiliary head (weight 0.4)."""
     return _psp("pspnet_resnet50", pretrained, backbone="resnet50", **kwargs)
 
 
-@register_segmentation
+@register_model
 def pspnet_tf_efficientnet_lite0(pretrained: bool = False, **kwargs: Any) -> PSPNet:
     """PSPNet on EfficientNet-Lite0, output stride 8 (backbone weights offline)."""
     return _psp(
@@ -120,7 +119,7 @@ def pspnet_tf_efficientnet_lite0(pretrained: bool = False, **kwargs: Any) -> PSP
     )
 
 
-@register_segmentation
+@register_model
 def pspnet_resnet50c(pretrained: bool = False, **kwargs: Any) -> PSPNet:
     """PSPNet on ResNet-50-C (deep 3×3 stem), output stride 8: mmsegmentation's PSPNet-R50-D8
     (its ResNetV1c backbone), which its Cityscapes, ADE20K and VOC weights load into."""

@@ -19,7 +19,7 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from timm.models import generate_default_cfgs
+from timm.models import generate_default_cfgs, register_model
 from torch import Tensor, nn
 
 from ..errors import ConfigError
@@ -27,15 +27,14 @@ from ._seg import (
     SegmentationModel,
     build_segmentation,
     conv_bn_relu,
-    register_segmentation,
     seg_cfg,
 )
 
 SCANS = ("zigzag", "renet")
 #: Scan modes of the head: the LSTM's, or none (the ablation control).
 HEAD_SCANS = (*SCANS, "none")
-#: Parts of timm's model contract that do not hold for this family (README, model table).
-CONTRACT_LIMITS = {
+#: Parts of timm's model contract that do not hold for this family (in each variant's record).
+_CONTRACT_LIMITS = {
     "torch.compile(fullgraph=True)": "in training, Dynamo does not capture nn.LSTM (it raises "
     "'Dynamo does not support RNN, GRU, or LSTM'); inference compiles in one graph, and "
     "training compiles without fullgraph (a graph break at each LSTM)",
@@ -148,8 +147,12 @@ class SpatialLSTMSeg(SegmentationModel):
 
 _BACKBONES = ("resnet50", "efficientnet_b4", "tf_efficientnetv2_s", "tf_efficientnet_lite0")
 _RENET = "arXiv:1505.00393"
-_CFGS: dict[str, Any] = {"slstm": seg_cfg("resnet50", paper_ids=_RENET)}
-_CFGS.update({f"slstm_{b}": seg_cfg(b, paper_ids=_RENET) for b in _BACKBONES})
+_CFGS: dict[str, Any] = {
+    f"slstm_{b}" if b else "slstm": seg_cfg(
+        b or "resnet50", paper_ids=_RENET, contract_limits=_CONTRACT_LIMITS
+    )
+    for b in ("", *_BACKBONES)
+}
 default_cfgs = generate_default_cfgs(_CFGS)
 
 
@@ -157,31 +160,31 @@ def _slstm(variant: str, pretrained: bool, **kwargs: Any) -> SpatialLSTMSeg:
     return build_segmentation(SpatialLSTMSeg, variant, pretrained, **kwargs)  # type: ignore[return-value]
 
 
-@register_segmentation
+@register_model
 def slstm(pretrained: bool = False, **kwargs: Any) -> SpatialLSTMSeg:
     """Spatial-LSTM head on any timm backbone (``backbone=...``, ``scan=...``)."""
     return _slstm("slstm", pretrained, **kwargs)
 
 
-@register_segmentation
+@register_model
 def slstm_resnet50(pretrained: bool = False, **kwargs: Any) -> SpatialLSTMSeg:
     """Spatial-LSTM head on ResNet-50."""
     return _slstm("slstm_resnet50", pretrained, backbone="resnet50", **kwargs)
 
 
-@register_segmentation
+@register_model
 def slstm_efficientnet_b4(pretrained: bool = False, **kwargs: Any) -> SpatialLSTMSeg:
     """Spatial-LSTM head on EfficientNet-B4."""
     return _slstm("slstm_efficientnet_b4", pretrained, backbone="efficientnet_b4", **kwargs)
 
 
-@register_segmentation
+@register_model
 def slstm_tf_efficientnetv2_s(pretrained: bool = False, **kwargs: Any) -> SpatialLSTMSeg:
     """Spatial-LSTM head on EfficientNetV2-S."""
     return _slstm("slstm_tf_efficientnetv2_s", pretrained, backbone="tf_efficientnetv2_s", **kwargs)
 
 
-@register_segmentation
+@register_model
 def slstm_tf_efficientnet_lite0(pretrained: bool = False, **kwargs: Any) -> SpatialLSTMSeg:
     """Spatial-LSTM head on EfficientNet-Lite0 (backbone weights offline)."""
     return _slstm(

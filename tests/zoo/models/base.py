@@ -49,7 +49,7 @@ class ArchitectureFamily:
             assert info.labels == list(cfg.label_names)
             assert info.task == cfg.zoo.task == self.task
             if cfg.has_weights:  # published weights: their data set, terms and figures
-                assert cfg.zoo.dataset and cfg.zoo.data_license and cfg.license, name
+                assert cfg.zoo.dataset and cfg.zoo.terms and cfg.license, name
                 assert cfg.zoo.metrics, f"{name}: weights without published metrics"
 
     def test_meta_build_matches_record(self, variant):
