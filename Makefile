@@ -26,7 +26,7 @@ lint: $(VENV)/.dev
 	$(BIN)/mypy
 
 pytest: $(VENV)/.dev
-	$(BIN)/python -m pytest --runslow -n 2 --dist loadfile
+	$(BIN)/python -m pytest --runslow -n 2 --dist loadfile --no-loadscope-reorder
 
 # wheel + sdist (twine check, licence files, bundled weights), the Space's environment from
 # space/requirements.txt in a fresh venv with app.py started in it, the wheel's quick-start

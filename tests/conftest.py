@@ -58,7 +58,19 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+#: Files whose tests take minutes, run first: under ``-n 2 --dist loadfile
+#: --no-loadscope-reorder`` (make test) one worker starts on them while the other takes the
+#: rest, instead of one worker finishing the suite alone on them (xdist's default queues files
+#: by their number of tests, which put the README's five tests last).
+LONGEST_FIRST = ("tests/test_readme.py", "tests/train/test_fit.py")
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        path = item.nodeid.split("::")[0]
+        return LONGEST_FIRST.index(path) if path in LONGEST_FIRST else len(LONGEST_FIRST)
+
+    items.sort(key=rank)  # stable: the order within and after those files is kept
     skip_slow = pytest.mark.skip(reason="slow: pass --runslow")
     skip_heavy = pytest.mark.skip(reason="heavy: pass --runheavy")
     for item in items:
