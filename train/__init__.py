@@ -2,7 +2,9 @@
 evaluating them: ``python -m train.validate ...`` or ``train.validate.validate(name, data)``.
 
 Imports zoo (its public API only); never demo. Runs from a checkout (not installed with the
-library). Modules: :mod:`train.config` (the run's settings), :mod:`train.data` (data sets),
+library). Modules: :mod:`train.config` (the run's settings), :mod:`train.data` (data sets:
+the spec and :func:`~train.data.build_data`; each format in :mod:`train.digits`,
+:mod:`train.folders`, :mod:`train.masks`, :mod:`train.benchmark_layouts`),
 :mod:`train.build` (model, loaders, optimizer), :mod:`train.loop` (the loop),
 :mod:`train.outputs` (checkpoints, metrics files, best model, push), :mod:`train.evaluation`
 (the evaluation loop, for both), :mod:`train.validate` (evaluation the way the weights'

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -65,15 +65,24 @@ def resolve_device(device: str) -> torch.device:
 
 @dataclass(frozen=True)
 class Shard:
-    """This process's part of the evaluation: images ``rank``, ``rank + world``, ... ."""
+    """This process's part of the evaluation: its device, and the images that
+    :class:`zoo.pipeline.Shard` gives its rank (``rank``, ``rank + world``, ...), as
+    ``python -m zoo predict`` shares its inputs."""
 
     device: torch.device
-    rank: int = 0
-    world: int = 1
+    part: zoo.pipeline.Shard = field(default_factory=zoo.pipeline.Shard)
+
+    @property
+    def rank(self) -> int:
+        return self.part.rank
+
+    @property
+    def world(self) -> int:
+        return self.part.world
 
     def of(self, dataset: Dataset) -> Dataset:
         size = len(dataset)  # type: ignore[arg-type]
-        return dataset if self.world == 1 else Subset(dataset, range(self.rank, size, self.world))
+        return dataset if self.world == 1 else Subset(dataset, self.part.take(range(size)))
 
 
 def shard_for(device: torch.device) -> Shard:
@@ -85,7 +94,8 @@ def shard_for(device: torch.device) -> Shard:
     from accelerate import PartialState
 
     state = PartialState(cpu=device.type == "cpu")
-    return Shard(state.device, state.process_index, state.num_processes)
+    part = zoo.pipeline.Shard(state.process_index, state.num_processes, state.local_process_index)
+    return Shard(state.device, part)
 
 
 # -- data ------------------------------------------------------------------------------------

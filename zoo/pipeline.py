@@ -350,6 +350,37 @@ def top_k(probs: Tensor, labels: Sequence[str], k: int) -> list[tuple[str, float
 
 
 # -- streaming many files ---------------------------------------------------------------------
+@dataclass(frozen=True)
+class Shard:
+    """This process's share of the work under a launcher: ``rank`` of ``world`` processes
+    (1 without one), taking items ``rank``, ``rank + world``, ... (``python -m zoo predict``
+    shares its inputs this way, ``python -m train.validate`` its images)."""
+
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+
+    @classmethod
+    def from_env(cls) -> Shard:
+        """The launcher's ``RANK``, ``WORLD_SIZE`` and ``LOCAL_RANK`` (torchrun and
+        ``accelerate launch`` set them).
+
+        Raises:
+            ConfigError: They are not integers with 0 ≤ RANK < WORLD_SIZE.
+        """
+        try:
+            world = int(os.environ.get("WORLD_SIZE", "1"))
+            rank = int(os.environ.get("RANK", "0"))
+            local = int(os.environ.get("LOCAL_RANK", "0"))
+        except ValueError:
+            raise ConfigError("RANK, WORLD_SIZE and LOCAL_RANK must be integers.") from None
+        if world < 1 or not 0 <= rank < world:
+            raise ConfigError(f"RANK {rank} is not in 0..WORLD_SIZE-1 (WORLD_SIZE {world}).")
+        return cls(rank, world, local)
+
+    def take(self, items: Sequence[Any]) -> list[Any]:
+        """Items ``rank``, ``rank + world``, ...: disjoint shares whose union is ``items``."""
+        return list(items[self.rank :: self.world])
 
 
 @dataclass

@@ -39,6 +39,7 @@ from torch import nn
 from .atomic import Temporary
 from .errors import ConfigError, ZooError
 from .manifest import Manifest
+from .pipeline import Shard
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif"}
 VIDEO_SUFFIXES = {".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v"}
@@ -56,37 +57,6 @@ IN_FLIGHT = 2
 #: zlib level of the PNGs written (1: about 10× faster than Pillow's default 6, files ~20 %
 #: larger; masks of few classes compress well at any level).
 PNG_LEVEL = 1
-
-
-@dataclass(frozen=True)
-class Shard:
-    """This process's share of the inputs: ``rank`` of ``world`` (1 without a launcher)."""
-
-    rank: int = 0
-    world: int = 1
-    local_rank: int = 0
-
-    @classmethod
-    def from_env(cls) -> Shard:
-        """The launcher's ``RANK``, ``WORLD_SIZE`` and ``LOCAL_RANK`` (torchrun and
-        ``accelerate launch`` set them).
-
-        Raises:
-            ConfigError: They are not integers with 0 ≤ RANK < WORLD_SIZE.
-        """
-        try:
-            world = int(os.environ.get("WORLD_SIZE", "1"))
-            rank = int(os.environ.get("RANK", "0"))
-            local = int(os.environ.get("LOCAL_RANK", "0"))
-        except ValueError:
-            raise ConfigError("RANK, WORLD_SIZE and LOCAL_RANK must be integers.") from None
-        if world < 1 or not 0 <= rank < world:
-            raise ConfigError(f"RANK {rank} is not in 0..WORLD_SIZE-1 (WORLD_SIZE {world}).")
-        return cls(rank, world, local)
-
-    def take(self, items: Sequence[Any]) -> list[Any]:
-        """Items ``rank``, ``rank + world``, ...: disjoint shares whose union is ``items``."""
-        return list(items[self.rank :: self.world])
 
 
 def add_arguments(predict: argparse.ArgumentParser) -> None:

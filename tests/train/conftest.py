@@ -8,7 +8,7 @@ from PIL import Image
 @pytest.fixture(scope="session")
 def digit_images():
     """scikit-learn's real digits as (N, 8, 8) uint8 and their labels."""
-    from train.data import _digits_arrays
+    from train.digits import _digits_arrays
 
     return _digits_arrays()
 
