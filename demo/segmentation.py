@@ -146,7 +146,12 @@ def summary(cards: list[SegCard], rows: list[list[Any]]) -> str:
         ms = card.latency.median_ms if card.latency else card.result.latency_ms
         parts.append(f"**{card.name}**: {top} (median {ms:.0f} ms, {ran_on})")
     text = "  \n".join(parts)
-    if rows:
+    if len(rows) == 1:
+        text += (
+            f"  \nThe two models give the same label to **{rows[0][2]:.1f} %** of pixels "
+            "(compared by class name)."
+        )
+    elif rows:
         mean = sum(r[2] for r in rows) / len(rows)
         worst = min(rows, key=lambda r: r[2])
         text += (

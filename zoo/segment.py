@@ -113,11 +113,11 @@ class SegmentationResult:
         return Image.blend(self.image, self.colorize(), alpha)
 
     def class_shares(self) -> dict[str, float]:
-        """Fraction of the image's pixels per class present, largest first."""
+        """Fraction of the image's pixels per class present, largest first (plain floats)."""
         counts = np.bincount(self.mask.ravel(), minlength=len(self.labels))
         total = max(int(counts.sum()), 1)
         order = np.argsort(-counts, kind="stable")
-        return {self.labels[i]: counts[i] / total for i in order if counts[i]}
+        return {self.labels[i]: int(counts[i]) / total for i in order if counts[i]}
 
 
 @overload

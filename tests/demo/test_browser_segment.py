@@ -25,7 +25,10 @@ def test_segment_tab_shows_two_overlays_and_their_agreement(page, public_app_url
         card = page.locator(f"#seg-card-{i}")
         card.locator(".seg-overlay img").first.wait_for()
         head = card.get_by_test_id("markdown").first
-        assert LATENCY.search(head.inner_text()) and "bundled with vision-zoo" in head.inner_text()
+        assert (
+            LATENCY.search(head.inner_text())
+            and "from vision-zoo itself (bundled" in head.inner_text()
+        )
         assert head.locator("a[href^='https://github.com/google-ai-edge/mediapipe']").count()
         assert "person" in card.locator(".seg-legend").inner_text()
     page.wait_for_function(  # the agreement table's one row: the pair and its numbers

@@ -29,7 +29,7 @@ def test_agreement_and_confidence():
 
 def test_disagreement_is_reported():
     results = [_card("a", "cat", 0.6), _card("b", "dog", 0.5), CardResult("c", error="no")]
-    assert "disagree" in summary(results)
+    assert "top-1 answers differ" in summary(results) and "share no class" in summary(results)
     payload = to_json(results)
     assert payload["top1_agree"] is False and payload["most_confident"] == "a"
     assert table(results)[2][1] == "unavailable"
@@ -111,3 +111,18 @@ def test_unavailable_cards_are_phrased_from_the_weight_record():
     hub = zoo.WeightSource("hub", "org/x", available=False, problem="unreachable",
                            reason="the Hub is unreachable", remedy="connect once")  # fmt: skip
     assert unavailable(hub).endswith("pick a model marked installed or bundled")
+
+
+def test_differing_answers_say_how_far_apart_they_are():
+    """Two kinds of cat are not a bare disagreement: the shared top-5 classes are named."""
+    cats = ["tiger cat", "tabby", "Egyptian cat", "lynx", "tiger"]
+
+    def card(name, order):
+        top = [(label, p) for label, p in zip(order, (0.5, 0.2, 0.1, 0.05, 0.01), strict=True)]
+        return CardResult(name=name, result=top, latency=Latency(10.0, 1, 10.0))
+
+    other = ["Egyptian cat", "tiger cat", "tabby", "Persian cat", "lynx"]
+    text = summary([card("a", cats), card("b", other)])
+    assert "top-1 answers differ" in text and "share 4 of 5 classes" in text
+    assert "*tiger cat*, *tabby*, *Egyptian cat*, *lynx*" in text
+    assert "Each top-1 is in every other model's top-5." in text

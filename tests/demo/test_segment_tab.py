@@ -34,6 +34,16 @@ def test_agreement_is_by_class_name_and_exact():
     assert (differ[0, 1] == (255, 40, 40)).all() and not (differ[0, 0] == (255, 40, 40)).all()
 
 
+def test_two_models_are_compared_without_a_least_alike_pair():
+    a = _card("a", [[0, 0, 1, 1]], ["background", "person"])
+    b = _card("b", [[0, 1, 1, 1]], ["background", "person"])
+    c = _card("c", [[1, 1, 1, 1]], ["background", "person"])
+    two = summary([a, b], agreement([a, b]))
+    assert "The two models give the same label to **75.0 %**" in two and "least alike" not in two
+    three = summary([a, b, c], agreement([a, b, c]))
+    assert "on average; least alike: a vs c (50.0 %)" in three
+
+
 def test_legend_lists_present_classes_with_their_colours():
     card = _card("a", [[0, 1, 1, 1]], ["background", "person"])
     entries, colours = legend(card.result)
