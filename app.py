@@ -13,11 +13,20 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
 from demo import build_demo, launch_kwargs
+from demo.examples import example_photos
+from demo.models import ModelCache
+from demo.warmup import Warmup, default_models
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """The command line: ``--public`` / ``--no-public`` (``public`` is None when neither)."""
     parser = argparse.ArgumentParser(description="Start the vision-zoo demo.")
+    parser.add_argument(
+        "--no-warmup",
+        dest="warmup",
+        action="store_false",
+        help="do not load and run the default models in the background at start",
+    )
     parser.add_argument(
         "--public",
         action=argparse.BooleanOptionalAction,
@@ -31,7 +40,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> None:
     """Build the demo in the mode the command line and environment ask for, and serve it."""
     args = parse_args(argv)
-    build_demo(public=args.public).launch(**launch_kwargs())
+    cache = ModelCache()
+    warmup = None
+    if args.warmup:
+        photos = example_photos()
+        warmup = Warmup(cache, default_models(), photos[0] if photos else None).start()
+    build_demo(cache, public=args.public, warmup=warmup).launch(**launch_kwargs())
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ import zoo
 
 from . import backends
 from .cards import Card, Job, Run, run_cards
-from .models import Latency, ModelCache, timed_runs
+from .models import Latency, ModelCache, timed_run
 from .policy import Policy
 
 TOP_K = 5
@@ -28,15 +28,18 @@ class CardResult(Card[list[tuple[str, float]]]):
 
     @property
     def latency_ms(self) -> float | None:
+        """This request's run, in milliseconds."""
+        return self.latency.ms if self.latency else None
+
+    @property
+    def median_ms(self) -> float | None:
+        """The model's running median on this server, in milliseconds."""
         return self.latency.median_ms if self.latency else None
 
     @property
-    def first_run_ms(self) -> float | None:
-        return self.latency.first_ms if self.latency else None
-
-    @property
-    def warm_runs(self) -> int:
-        return self.latency.warm_runs if self.latency else 0
+    def runs(self) -> int:
+        """How many recent runs :attr:`median_ms` is over."""
+        return self.latency.runs if self.latency else 0
 
 
 def compare(
@@ -64,16 +67,15 @@ def compare(
 
 
 def _classify(image: Image.Image) -> Run:
-    """A run that classifies ``image`` (RGB) and times preprocessing + forward pass: the
-    model's first (cold) run and the median of a few warm runs (ms, ONNX export not
-    included)."""
+    """A run that classifies ``image`` (RGB) once and times it (preprocessing + forward pass,
+    in ms; the one-off ONNX export is not included), beside the model's recent runs."""
 
     @torch.inference_mode()
     def run(job: Job) -> tuple[list[tuple[str, float]], Latency]:
         model, backend = job.loaded.model, job.backend
         if job.first_use and backend == "onnxruntime":  # the one-off export stays out of the timing
             zoo.classify(model, image, top_k=1, backend=backend)
-        return timed_runs(
+        return timed_run(
             job.loaded, backend, lambda: zoo.classify(model, image, top_k=TOP_K, backend=backend)
         )
 
@@ -94,11 +96,12 @@ def summary(results: list[CardResult]) -> str:
         votes = ", ".join(f"{r.name} → *{r.top[0][0]}*" for r in ran)
         agreement = f"Their top-1 answers differ: {votes}. {_closeness(ran)}"
     confident = max(ran, key=lambda r: r.top[0][1])
-    fastest = min(ran, key=lambda r: r.latency_ms or float("inf"))
+    fastest = min(ran, key=lambda r: r.median_ms or float("inf"))
     return (
         f"{agreement}  \nMost confident: **{confident.name}** "
         f"({confident.top[0][1]:.1%} on *{confident.top[0][0]}*). "
-        f"Fastest: **{fastest.name}** (median {fastest.latency_ms:.0f} ms)."
+        f"Fastest here: **{fastest.name}** (median {fastest.median_ms:.0f} ms of "
+        f"{fastest.runs} run{'s' if fastest.runs != 1 else ''})."
     )
 
 
@@ -120,8 +123,8 @@ TABLE_HEADERS = [
     "model",
     "top-1",
     "confidence",
-    "median latency (ms)",
-    "first run (ms)",
+    "latency (ms)",
+    "median here (ms)",
     "backend",
     "params (M)",
     "input",
@@ -140,7 +143,7 @@ def table(results: list[CardResult]) -> list[list[Any]]:
                     r.top[0][0],
                     f"{r.top[0][1]:.1%}",  # people read 39.1 %, not 0.391
                     round(r.latency_ms or 0.0, 1),
-                    round(r.first_run_ms or 0.0, 1),
+                    round(r.median_ms or 0.0, 1),
                     backends.label(r.backend),
                     round((r.params or 0) / 1e6, 2),
                     size,
@@ -174,7 +177,7 @@ def _card_json(card: CardResult) -> dict[str, Any]:
         "backend": card.backend,
         "note": card.note,
         "weights": card.weights,
-        "first_run_ms": card.first_run_ms,
-        "warm_runs": card.warm_runs,
+        "median_ms": card.median_ms,
+        "runs": card.runs,
         "ok": card.ok,
     }

@@ -5,7 +5,7 @@ from __future__ import annotations
 import statistics
 import threading
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -18,9 +18,8 @@ from .policy import Policy
 from .provenance import weights_line
 
 T = TypeVar("T")
-#: Warm runs timed per card (fewer when they take longer than WARM_BUDGET_S together).
-WARM_RUNS = 3
-WARM_BUDGET_S = 1.5
+#: Runs remembered per model and backend for the running median a card shows.
+RECENT_RUNS = 50
 
 DEFAULT_MODELS = [
     "tf_efficientnet_lite0.in1k",
@@ -49,50 +48,57 @@ class LoadedModel:
     weights: str = ""
     #: The model's first (cold) run in this process, per backend, in milliseconds.
     first_ms: dict[str, float] = field(default_factory=dict)
+    #: Its last :data:`RECENT_RUNS` runs in this process, per backend, in milliseconds.
+    recent: dict[str, deque[float]] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def record(self, backend: str, ms: float) -> Latency:
+        """Add a run of ``ms`` milliseconds on ``backend``; the :class:`Latency` to show."""
+        with self._lock:
+            runs = self.recent.setdefault(backend, deque(maxlen=RECENT_RUNS))
+            first = backend not in self.first_ms
+            if first:
+                self.first_ms[backend] = ms
+            runs.append(ms)
+            return Latency(ms, statistics.median(runs), len(runs), first)
 
 
 @dataclass(frozen=True)
 class Latency:
-    """How long a card's model took: the median of its warm runs and its first, cold run.
+    """How long a card's model took on this request, beside its recent runs on this server.
 
     Attributes:
-        median_ms: Median of ``warm_runs`` runs after the first, in milliseconds.
-        warm_runs: How many warm runs were timed.
-        first_ms: The model's first run in this process on this backend (cold caches,
-            lazy initialisation), in milliseconds.
+        ms: This request's run (preprocessing, forward pass, post-processing), in
+            milliseconds.
+        median_ms: Median of the model's last runs on this backend in this server process
+            (this one included, at most :data:`RECENT_RUNS`), in milliseconds.
+        runs: How many runs ``median_ms`` is over.
+        first: Whether this was the model's first run on this backend here: cold caches and
+            lazy initialisation make it slower than the runs after it.
     """
 
+    ms: float
     median_ms: float
-    warm_runs: int
-    first_ms: float
+    runs: int
+    first: bool = False
 
     def label(self) -> str:
-        """``"median 41 ms of 3 warm runs · first run 310 ms"``."""
-        runs = f"{self.warm_runs} warm run" + ("s" if self.warm_runs != 1 else "")
-        what = "median " if self.warm_runs > 1 else ""
-        return f"{what}{self.median_ms:.0f} ms of {runs} · first run {self.first_ms:.0f} ms"
+        """``"41 ms · median 38 ms of 12 runs here"``; a first run says that it is one."""
+        if self.first:
+            return f"{self.ms:.0f} ms (first run here: cold caches, later runs are faster)"
+        plural = "s" if self.runs != 1 else ""
+        return f"{self.ms:.0f} ms · median {self.median_ms:.0f} ms of {self.runs} run{plural} here"
 
 
-def timed_runs(loaded: LoadedModel, backend: str, run: Callable[[], T]) -> tuple[T, Latency]:
-    """Call ``run`` (one inference) once cold if the model has not run on ``backend`` yet,
-    then up to :data:`WARM_RUNS` times warm (stopping after :data:`WARM_BUDGET_S`).
+def timed_run(loaded: LoadedModel, backend: str, run: Callable[[], T]) -> tuple[T, Latency]:
+    """Call ``run`` (one inference) once, timed, and add it to ``loaded``'s recent runs.
 
     Returns:
-        The last run's result and the :class:`Latency`.
+        The result and its :class:`Latency`.
     """
-    if backend not in loaded.first_ms:
-        start = time.perf_counter()
-        run()
-        loaded.first_ms[backend] = (time.perf_counter() - start) * 1000.0
-    warm: list[float] = []
-    while True:
-        start = time.perf_counter()
-        result = run()
-        warm.append((time.perf_counter() - start) * 1000.0)
-        if len(warm) >= WARM_RUNS or sum(warm) > WARM_BUDGET_S * 1000.0:
-            break
-    latency = Latency(statistics.median(warm), len(warm), loaded.first_ms[backend])
-    return result, latency
+    start = time.perf_counter()
+    result = run()
+    return result, loaded.record(backend, (time.perf_counter() - start) * 1000.0)
 
 
 _NOUN = {"classification": "classifier", "segmentation": "segmentation model"}

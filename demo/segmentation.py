@@ -18,7 +18,7 @@ import zoo
 
 from . import backends
 from .cards import Card, Job, run_cards
-from .models import Latency, ModelCache, timed_runs
+from .models import Latency, ModelCache, timed_run
 from .policy import Policy
 
 #: Colour of the pixels where the models disagree, on the dimmed photo.
@@ -38,13 +38,13 @@ def run_segmenters(
     policy: Policy | None = None,
 ) -> list[SegCard]:
     """Segment ``image`` with every model in ``names`` on ``backend`` (see
-    :mod:`demo.backends`), timing its first run and a few warm runs; a model that cannot
+    :mod:`demo.backends`), once each, timed beside its recent runs; a model that cannot
     load, has no weights here or is refused by ``policy`` gets a card that says why (never
     random-weight output; see :func:`demo.cards.run_cards`)."""
 
     def run(job: Job) -> tuple[zoo.SegmentationResult, Latency]:
         model, ran_on = job.loaded.model, job.backend
-        return timed_runs(job.loaded, ran_on, lambda: zoo.segment(model, image, backend=ran_on))
+        return timed_run(job.loaded, ran_on, lambda: zoo.segment(model, image, backend=ran_on))
 
     return run_cards(
         SegCard,
@@ -143,8 +143,8 @@ def summary(cards: list[SegCard], rows: list[list[Any]]) -> str:
             for label, share in list(card.result.class_shares().items())[:3]
         )
         ran_on = backends.label(card.backend)
-        ms = card.latency.median_ms if card.latency else card.result.latency_ms
-        parts.append(f"**{card.name}**: {top} (median {ms:.0f} ms, {ran_on})")
+        ms = card.latency.ms if card.latency else card.result.latency_ms
+        parts.append(f"**{card.name}**: {top} ({ms:.0f} ms, {ran_on})")
     text = "  \n".join(parts)
     if len(rows) == 1:
         text += (
@@ -169,9 +169,9 @@ def to_json(cards: list[SegCard], rows: list[list[Any]]) -> dict[str, Any]:
         if card.result is not None:
             latency = card.latency
             item.update(
-                latency_ms=round(latency.median_ms if latency else card.result.latency_ms, 1),
-                first_run_ms=round(latency.first_ms, 1) if latency else None,
-                warm_runs=latency.warm_runs if latency else 0,
+                latency_ms=round(latency.ms if latency else card.result.latency_ms, 1),
+                median_ms=round(latency.median_ms, 1) if latency else None,
+                runs=latency.runs if latency else 0,
                 params=card.params,
                 input_size=list(card.input_size or ()),
                 weight_source=card.weight_source,

@@ -13,6 +13,7 @@ from . import classify_tab, segment_tab, video_tab
 from .examples import example_photos
 from .models import DEFAULT_MODELS, SUGGESTED_MODELS, ModelCache, segmentation_models
 from .policy import Policy, guard_for
+from .warmup import Warmup
 
 MAX_FILE_SIZE = "20mb"
 
@@ -30,7 +31,9 @@ PUBLIC_NOTE = (
 )
 
 
-def build_demo(cache: ModelCache | None = None, public: bool | None = None) -> gr.Blocks:
+def build_demo(
+    cache: ModelCache | None = None, public: bool | None = None, warmup: Warmup | None = None
+) -> gr.Blocks:
     """Build the app: Classify, Segment and Video tabs (queued: one run at a time per tab,
     32 waiting at most; in public mode see :mod:`demo.policy`).
 
@@ -38,6 +41,8 @@ def build_demo(cache: ModelCache | None = None, public: bool | None = None) -> g
         cache: Loaded-model cache to share (default: a new one).
         public: Public mode on or off (None: from the environment, see
             :meth:`demo.policy.Policy.from_env`).
+        warmup: A started :class:`demo.warmup.Warmup` on ``cache``: the page says how far it
+            is until it is done.
 
     Returns:
         The ``gr.Blocks`` app; launch it with :func:`launch_kwargs`.
@@ -59,6 +64,8 @@ def build_demo(cache: ModelCache | None = None, public: bool | None = None) -> g
         gr.Markdown(INTRO)
         mode = f" {PUBLIC_NOTE}" if policy.public else ""
         gr.Markdown(f"Hugging Face Hub: {hub}.{mode}", elem_id="hub-status")
+        if warmup is not None:
+            _warmup_status(demo, warmup)
         with gr.Tabs():
             with gr.Tab("Classify", id="classify"):
                 classify_tab.build(cache, photos, policy, guard)
@@ -68,6 +75,20 @@ def build_demo(cache: ModelCache | None = None, public: bool | None = None) -> g
                 video_tab.build(cache, policy, guard)
     demo.queue(**policy.queue_kwargs())
     return demo
+
+
+def _warmup_status(demo: gr.Blocks, warmup: Warmup) -> None:
+    """A line that says how far the warm-up is, shown on load and refreshed every second
+    until the warm-up is done."""
+    status = gr.Markdown(warmup.status(), elem_id="warmup-status")
+    timer = gr.Timer(1.0, active=not warmup.ready.is_set())
+
+    def refresh() -> list[Any]:
+        return [warmup.status(), gr.Timer(active=not warmup.ready.is_set())]
+
+    events: dict[str, Any] = dict(outputs=[status, timer], api_visibility="private", queue=False)
+    timer.tick(refresh, **events)
+    demo.load(refresh, **events)
 
 
 def launch_kwargs() -> dict[str, Any]:

@@ -38,7 +38,7 @@ def described(monkeypatch):
 
 
 def _run(job):
-    return f"{job.loaded.name}@{job.index}", Latency(2.0, 3, 9.0)
+    return f"{job.loaded.name}@{job.index}", Latency(2.0, 2.0, 1)
 
 
 def test_cards_in_order_refusals_explained_aliases_skipped():
@@ -47,7 +47,7 @@ def test_cards_in_order_refusals_explained_aliases_skipped():
     ran, refused, other = got
     assert ran.ok and ran.result == "m.tag@0" and other.result == "n.tag@3"
     assert (ran.params, ran.input_size, ran.weight_source) == (7, (3, 8, 8), "installed:x")
-    assert ran.backend == "pytorch" and ran.latency == Latency(2.0, 3, 9.0) and ran.note is None
+    assert ran.backend == "pytorch" and ran.latency == Latency(2.0, 2.0, 1) and ran.note is None
     assert not refused.ok and refused.error == "no x here." and refused.result is None
     assert refused.unavailable() == "### x\n**Unavailable:** no x here."
     assert ran.provenance() == "W" and Card("a", weight_source="s").provenance() == "Weights: s"

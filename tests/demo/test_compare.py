@@ -12,7 +12,7 @@ def _card(name, label, p, ms=10.0):
     return CardResult(
         name=name,
         result=[(label, p)],
-        latency=Latency(ms, 3, ms),
+        latency=Latency(ms, ms, 3),
         params=1_000_000,
         input_size=(3, 224, 224),
         weight_source="installed:x",
@@ -23,7 +23,9 @@ def test_agreement_and_confidence():
     results = [_card("a", "cat", 0.6, 30), _card("b", "cat", 0.9, 20)]
     text = summary(results)
     assert "All 2 models agree" in text and "**cat**" in text
-    assert "Most confident: **b**" in text and "Fastest: **b**" in text
+    assert (
+        "Most confident: **b**" in text and "Fastest here: **b** (median 20 ms of 3 runs)" in text
+    )
     assert to_json(results)["top1_agree"] is True
 
 
@@ -119,10 +121,34 @@ def test_differing_answers_say_how_far_apart_they_are():
 
     def card(name, order):
         top = [(label, p) for label, p in zip(order, (0.5, 0.2, 0.1, 0.05, 0.01), strict=True)]
-        return CardResult(name=name, result=top, latency=Latency(10.0, 1, 10.0))
+        return CardResult(name=name, result=top, latency=Latency(10.0, 10.0, 1))
 
     other = ["Egyptian cat", "tiger cat", "tabby", "Persian cat", "lynx"]
     text = summary([card("a", cats), card("b", other)])
     assert "top-1 answers differ" in text and "share 4 of 5 classes" in text
     assert "*tiger cat*, *tabby*, *Egyptian cat*, *lynx*" in text
     assert "Each top-1 is in every other model's top-5." in text
+
+
+def test_each_request_runs_a_model_once_beside_its_running_median():
+    """One run per request; the card shows it and the median of the model's recent runs on
+    this backend here, and says which run was the first (cold) one."""
+    import torch
+
+    from demo.models import RECENT_RUNS, LoadedModel, timed_run
+
+    loaded = LoadedModel("m", torch.nn.Identity(), 0, (3, 8, 8), "none", 0.0)
+    calls = []
+    result, first = timed_run(loaded, "pytorch", lambda: calls.append(1) or "out")
+    assert result == "out" and calls == [1] and first.first and first.runs == 1
+    assert "first run here" in first.label()
+    for ms in (30.0, 10.0, 20.0):
+        latest = loaded.record("pytorch", ms)
+    assert not latest.first and latest.ms == 20.0 and latest.runs == 4
+    assert latest.label().startswith("20 ms · median ") and latest.label().endswith(
+        "of 4 runs here"
+    )
+    assert loaded.record("onnxruntime", 5.0).first  # kept per backend
+    for _ in range(RECENT_RUNS + 10):
+        kept = loaded.record("pytorch", 1.0)
+    assert kept.runs == RECENT_RUNS and kept.median_ms == 1.0  # a window of recent runs

@@ -1,0 +1,38 @@
+"""The background warm-up at start: the default models are loaded and run once before the
+first click, and the page can say how far it is."""
+
+from __future__ import annotations
+
+from demo.models import ModelCache
+from demo.warmup import Warmup, default_models
+
+
+def test_warmup_loads_and_runs_each_default_once(photos):
+    import zoo
+
+    cache = ModelCache()
+    models = [
+        ("mediapipe_selfie", "segmentation"),
+        ("tf_efficientnet_lite0.in1k", "classification"),
+        ("mediapipe_selfie", "segmentation"),  # listed twice (two tabs): warmed once
+        ("pspnet_resnet50", "segmentation"),  # no weights anywhere: skipped, said why
+    ]
+    warmup = Warmup(cache, models, photos["coffee.png"], backend="pytorch")
+    assert "Warming up" in warmup.status() and "0 of 3" in warmup.status()
+    assert warmup.start().ready.wait(timeout=300)
+    assert warmup.done == ["mediapipe_selfie", "tf_efficientnet_lite0.in1k"]
+    assert "no pretrained weights" in warmup.skipped["pspnet_resnet50"]
+    assert warmup.status().startswith("Ready: 2 of 3 default models warmed up in ")
+    assert "1 could not be prepared" in warmup.status()
+    # a visitor's first click finds the model loaded and past its cold first run
+    info = zoo.model_info("tf_efficientnet_lite0.in1k", check_availability=True)
+    loaded = cache.get(info)
+    assert "pytorch" in loaded.first_ms and not loaded.record("pytorch", 10.0).first
+
+
+def test_default_models_cover_every_tab():
+    models = default_models()
+    tasks = {task for _, task in models}
+    assert tasks == {"classification", "segmentation"}
+    assert ("tf_efficientnet_lite0.in1k", "classification") in models
+    assert any(name.startswith("mediapipe_selfie") for name, _ in models)
