@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import threading
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
@@ -45,7 +46,14 @@ def main(argv: list[str] | None = None) -> None:
     if args.warmup:
         photos = example_photos()
         warmup = Warmup(cache, default_models(), photos[0] if photos else None).start()
+        threading.Thread(target=_report, args=(warmup,), daemon=True).start()
     build_demo(cache, public=args.public, warmup=warmup).launch(**launch_kwargs())
+
+
+def _report(warmup: Warmup) -> None:
+    """One line in the server log when the warm-up is done."""
+    warmup.ready.wait()
+    print(f"vision-zoo: {warmup.status()}", flush=True)
 
 
 if __name__ == "__main__":

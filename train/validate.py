@@ -234,10 +234,21 @@ def main(argv: list[str] | None = None) -> int:
         )
     except zoo.ZooError as exc:  # model, weights, checkpoint, option and data errors
         return _fail(f"{'data error' if isinstance(exc, DataError) else 'error'}: {exc}")
+    finally:
+        _leave_process_group()
     if os.environ.get("RANK", "0") != "0":  # under torchrun: one report, from rank 0
         return 0
     print(report(result))
     return _write_outputs(result, args.out, args.confusion_matrix)
+
+
+def _leave_process_group() -> None:
+    """Shut torch.distributed down once the last collective is done (every rank), rather than
+    at interpreter exit, where a live gloo group could abort the process under load."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def _write_outputs(result: dict[str, Any], out: str | None, png: str | None) -> int:
