@@ -84,12 +84,12 @@ def measure(checkout: Path, photo: Path, requests: int) -> dict[str, float]:
     """The figures of one checkout's demo (see the module docstring)."""
     from gradio_client import Client, handle_file
 
+    warms = any("--no-warmup" in line for line in _help(checkout))
     port = _free_port()
     started = time.perf_counter()
     process, lines = _start(checkout, port)
     try:
         served = _wait_for(lines, "Running on", process, 600) - started
-        warms = any("--no-warmup" in line for line in _help(checkout))
         ready = (
             _wait_for(lines, "vision-zoo: Ready", process, 900) if warms else time.perf_counter()
         )
