@@ -96,9 +96,11 @@ def _free_port() -> int:
 def start_app(
     python: str | Path, app_dir: Path, env: dict[str, str], log: Path, wait_s: float = 240
 ) -> tuple[subprocess.Popen, str]:
-    """``python app.py`` in ``app_dir`` on a free port, its output in ``log`` (a file, so a
-    chatty app never blocks on a full pipe); returns the process and its host:port once it
-    answers HTTP.
+    """``python app.py --no-warmup`` in ``app_dir`` on a free port, its output in ``log`` (a
+    file, so a chatty app never blocks on a full pipe); returns the process and its host:port
+    once it answers HTTP. The background warm-up is left out: these checks make a request or
+    two and stop the app, so warming every default model (ONNX exports on a fresh machine)
+    would only compete with them for the CPU.
 
     Raises:
         RuntimeError: The app exited (the log's tail says why) or did not answer in ``wait_s``.
@@ -106,7 +108,7 @@ def start_app(
     port = _free_port()
     with log.open("w") as out:
         process = subprocess.Popen(
-            [str(python), "app.py"],
+            [str(python), "app.py", "--no-warmup"],
             cwd=app_dir,
             env={**env, "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port)},
             stdout=out,
