@@ -147,15 +147,24 @@ def _help(checkout: Path) -> list[str]:
     return done.stdout.splitlines()
 
 
+def _astronaut() -> Path:
+    """scikit-image's astronaut photo (512×512, one of the demo's example photos) as a PNG."""
+    import tempfile
+
+    from PIL import Image
+    from skimage import data
+
+    path = Path(tempfile.gettempdir()) / "vision-zoo-benchmark-astronaut.png"
+    Image.fromarray(data.astronaut()).save(path)
+    return path
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--baseline", type=Path, help="a reference checkout, measured first")
     parser.add_argument("--requests", type=int, default=20, help="/segment requests per client")
     args = parser.parse_args()
-    sys.path.insert(0, str(ROOT))  # the checkout's demo package, for its example photos
-    from demo.examples import example_photos
-
-    photo = next(p for p in example_photos() if p.name == "astronaut.png")
+    photo = _astronaut()
     runs = {"baseline": args.baseline, "this checkout": ROOT} if args.baseline else {
         "this checkout": ROOT}  # fmt: skip
     results = {label: measure(Path(path).resolve(), photo, args.requests)
