@@ -154,7 +154,7 @@ def _astronaut() -> Path:
     from PIL import Image
     from skimage import data
 
-    path = Path(tempfile.gettempdir()) / "vision-zoo-benchmark-astronaut.png"
+    path = Path(tempfile.mkdtemp(prefix="vision-zoo-benchmark-")) / "astronaut.png"  # a new folder
     Image.fromarray(data.astronaut()).save(path)
     return path
 

