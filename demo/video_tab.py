@@ -212,15 +212,25 @@ def card_line(card: VideoCard) -> str:
     if not card.ok or card.result is None:
         return card.unavailable()
     result = card.result
-    per_frame = 1000 * result.seconds["total"] / max(result.frames, 1)
-    model_ms = 1000 * result.seconds["model"] / max(result.frames, 1)
     classes = ", ".join(f"*{k}* {v:.0%}" for k, v in list(mean_shares(result).items())[:3])
     return (
         f"### {card.name}\n{result.frames} frames at {result.fps:.3g} fps · "
-        f"**{result.processing_fps:.1f} frames/s** processed ({per_frame:.0f} ms per frame, "
-        f"{model_ms:.0f} ms in the model, mean of {result.frames} frames, "
-        f"{backends.label(card.backend)}) · {(card.params or 0) / 1e6:.2f} M params  \n"
+        f"**{result.processing_fps:.1f} frames/s** processed, all stages · "
+        f"{frame_times(result)} ({backends.label(card.backend)}) · "
+        f"{(card.params or 0) / 1e6:.2f} M params  \n"
         f"classes: {classes}  \n{card.provenance()}"
+    )
+
+
+def frame_times(result: zoo.VideoResult) -> str:
+    """The model's time per frame: the median over the frames it ran on, and the first
+    frame's apart (a cold run: caches, ONNX Runtime's first call)."""
+    if not result.frame_ms:
+        return "no frame ran"
+    ran = len(result.frame_ms)
+    return (
+        f"model **{result.median_frame_ms:.0f} ms** per frame (median of {ran}), "
+        f"first frame {result.frame_ms[0]:.0f} ms"
     )
 
 
@@ -252,6 +262,8 @@ def to_json(clip: Clip, cards: list[VideoCard]) -> dict[str, Any]:
                 truncated=result.truncated,
                 processing_fps=round(result.processing_fps, 2),
                 ms_per_frame=round(1000 * result.seconds["total"] / max(result.frames, 1), 2),
+                median_frame_ms=round(result.median_frame_ms, 2),
+                first_frame_ms=round(result.frame_ms[0], 2) if result.frame_ms else None,
                 seconds={k: round(v, 4) for k, v in result.seconds.items()},
                 params=card.params,
                 weight_source=card.weight_source,
@@ -321,8 +333,9 @@ def build(
                 0.0, 1.0, value=0.5, step=0.05, label="Mask opacity", elem_id="video-alpha"
             )
             backend, run = picker.run_button("video-", "Segment video")
+            examples = None
             if clip is not None:
-                gr.Examples(
+                examples = gr.Examples(
                     examples=[[str(clip)]],
                     inputs=[video],
                     label="Example clip",
@@ -378,4 +391,5 @@ def build(
         return [to_json(clip, cards), notice(clip, cards), *_views(cards)]
 
     inputs = [video, models, alpha, backend]
-    picker.wire(on_segment_video, run, inputs, [raw, status, *outputs], "segment_video", policy)
+    picker.wire(on_segment_video, run, inputs, [raw, status, *outputs], "segment_video", policy,
+                examples)  # fmt: skip

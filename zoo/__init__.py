@@ -39,7 +39,7 @@ from .io import from_pretrained, save_pretrained
 from .labels import get_labels, get_palette
 from .push import push_to_hub
 from .segment import SegmentationResult, segment, segment_logits
-from .video import VideoResult, segment_video
+from .video import VideoResult, segment_frames, segment_video
 from .weights import WeightSource
 
 __version__ = "0.1.0"
@@ -98,6 +98,7 @@ __all__ = [
     "push_to_hub",
     "save_pretrained",
     "segment",
+    "segment_frames",
     "segment_logits",
     "segment_video",
 ]

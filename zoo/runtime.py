@@ -27,7 +27,7 @@ from torch import Tensor, nn
 from .errors import ConfigError, require
 from .export import INPUT_NAME, OPSET, export, read_metadata, record_of
 from .meta import cfg_dict
-from .pipeline import device_and_dtype
+from .pipeline import Preprocess, device_and_dtype
 
 logger = logging.getLogger("zoo")
 
@@ -238,12 +238,37 @@ def cached_session(model: nn.Module) -> ORTModel:
 _SESSIONS: weakref.WeakKeyDictionary[nn.Module, ORTModel] = weakref.WeakKeyDictionary()
 
 
+#: The photo size (width, height) a segmentation model is timed at: what a webcam frame or a
+#: phone photo reduced for the screen gives. A model that resizes inside its graph takes the
+#: frame as it is, so timing it at its nominal ``input_size`` would time a different graph.
+TIMING_PHOTO = (640, 480)
+
+
+def timing_input_size(model: nn.Module) -> tuple[int, int, int]:
+    """``(3, H, W)``: the input :func:`fastest_backend` times ``model`` at.
+
+    A classifier: its ``input_size`` (it always sees its crop). A segmentation model: what its
+    test-time resize makes of a :data:`TIMING_PHOTO` (the photo itself for a model that resizes
+    internally).
+    """
+    nominal = tuple(int(v) for v in (cfg_dict(model).get("input_size") or (3, 224, 224)))
+    try:
+        preprocess = Preprocess.of(model)
+    except ConfigError:
+        return nominal  # type: ignore[return-value]
+    if preprocess.task != "segmentation":
+        return nominal  # type: ignore[return-value]
+    width, height = preprocess.input_size(*TIMING_PHOTO)
+    return (3, height, width)
+
+
 def fastest_backend(model: nn.Module, repeats: int = 3) -> str:
     """The faster backend for ``model`` on this machine, measured once and remembered.
 
     PyTorch on a GPU, or when ``onnxruntime`` is not installed; otherwise the median of
-    ``repeats`` timed batch-1 runs of each at the model's input size (after a warm-up run),
-    the choice stored next to the export so later processes reuse it.
+    ``repeats`` timed batch-1 runs of each at :func:`timing_input_size` (after a warm-up run),
+    the choice stored next to the export (keyed by cores, threads and that size) so later
+    processes reuse it.
     """
     remembered = _CHOICES.get(model)
     if remembered is not None:
@@ -252,7 +277,9 @@ def fastest_backend(model: nn.Module, repeats: int = 3) -> str:
     if device.type != "cpu" or not onnxruntime_available():
         return "pytorch"
     path = cached_export(model)
-    choice_file = path.with_suffix(f".{os.cpu_count()}cpu-{torch.get_num_threads()}t.json")
+    size = timing_input_size(model)
+    key = f"{os.cpu_count()}cpu-{torch.get_num_threads()}t-{size[1]}x{size[2]}"
+    choice_file = path.with_suffix(f".{key}.json")
     try:
         choice = str(json.loads(choice_file.read_text(encoding="utf-8"))["backend"])
         if choice in BACKENDS[:2]:
@@ -260,7 +287,6 @@ def fastest_backend(model: nn.Module, repeats: int = 3) -> str:
             return choice
     except (OSError, ValueError, KeyError, TypeError):
         pass
-    size = tuple(cfg_dict(model).get("input_size") or (3, 224, 224))
     x = torch.randn(1, *size)
     contenders: dict[str, Any] = {"pytorch": model.eval(), "onnxruntime": cached_session(model)}
     times: dict[str, list[float]] = {name: [] for name in contenders}
@@ -277,7 +303,7 @@ def fastest_backend(model: nn.Module, repeats: int = 3) -> str:
     from .atomic import atomic_write
 
     with atomic_write(choice_file, "w") as out:
-        json.dump({"backend": choice, "seconds": medians}, out)
+        json.dump({"backend": choice, "seconds": medians, "input_size": list(size)}, out)
     _CHOICES[model] = choice
     return choice
 

@@ -7,10 +7,11 @@ from __future__ import annotations
 import math
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import suppress
 from dataclasses import dataclass, field
 from fractions import Fraction
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ from PIL import Image
 from torch import Tensor, nn
 
 from .atomic import Temporary
-from .errors import ConfigError, InvalidVideoError, require
+from .errors import ConfigError, InvalidImageError, InvalidVideoError, require
 from .images import MAX_PIXELS
 from .labels import get_labels, get_palette
 from .pipeline import Preprocess, apply_backend, device_and_dtype, mask_at, upsample
@@ -46,6 +47,10 @@ class VideoResult:
         truncated: Whether the clip was cut at ``max_seconds``.
         duration: Length of the output in seconds, from the source's timestamps (a
             variable-frame-rate clip keeps its timing).
+        frame_ms: Per frame the model ran on, in order, milliseconds of preprocessing, model
+            and mask (a batch's time split evenly over its frames); frames that reused a mask
+            (``stride``) are not listed. The first is a cold run (caches, ONNX Runtime's
+            first call), so compare it with :attr:`median_frame_ms`.
     """
 
     path: Path | None
@@ -57,6 +62,12 @@ class VideoResult:
     seconds: dict[str, float]
     truncated: bool = False
     duration: float = 0.0
+    frame_ms: list[float] = field(default_factory=list, repr=False)
+
+    @property
+    def median_frame_ms(self) -> float:
+        """The median of :attr:`frame_ms` (0.0 when no frame ran)."""
+        return float(np.median(self.frame_ms)) if self.frame_ms else 0.0
 
     @property
     def processing_fps(self) -> float:
@@ -121,11 +132,7 @@ def segment_video(
     require("av", "video")
     import av
 
-    for name, value, low in (("batch_size", batch_size, 1), ("stride", stride, 1)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < low:
-            raise ConfigError(f"{name} must be a positive integer, got {value!r}")
-    if not (isinstance(smoothing, (int, float)) and 0.0 <= smoothing < 1.0):
-        raise ConfigError(f"smoothing must be in [0, 1), got {smoothing!r}")
+    _check_stream_settings(batch_size, stride, smoothing)
     if not (isinstance(alpha, (int, float)) and 0.0 <= alpha <= 1.0):
         raise ConfigError(f"alpha must be in [0, 1], got {alpha!r}")
     if max_seconds is not None and not (
@@ -170,6 +177,7 @@ def segment_video(
         mask_path=Path(mask_dst) if mask_dst else None,
         frames=run.count,
         fps=float(fps),
+        frame_ms=run.frame_ms,
         size=size,
         class_shares=run.shares,
         seconds=run.seconds,
@@ -421,8 +429,62 @@ class _Settings:
     batch_size: int
 
 
+class _Masks:
+    """The model side of a stream of frames: preprocessing, the forward pass (every
+    ``stride``-th frame), smoothing of the probabilities over frames, and the masks."""
+
+    def __init__(self, model: nn.Module, settings: _Settings, stride: int, smoothing: float):
+        self.model, self.s, self.stride, self.smoothing = model, settings, stride, smoothing
+        self.device, self.dtype = device_and_dtype(model)
+        self.previous: Tensor | None = None  # smoothed (K, h, w) probabilities
+        self.mask: np.ndarray | None = None
+        self.count = 0  # frames seen
+
+    def __call__(self, frames: list[np.ndarray]) -> list[tuple[np.ndarray, float | None]]:
+        """One ``(mask, ms)`` per frame, in order: ``ms`` is the frame's share of the time
+        spent preprocessing, in the model and making masks (a batch's time split evenly over
+        the frames it ran on); None for a frame that reused the previous mask (``stride``; a
+        frame whose size differs from the previous one's always runs)."""
+        tick = time.perf_counter()
+        run, shape = [], None if self.mask is None else self.mask.shape
+        for i, frame in enumerate(frames):  # a frame of another size than the last needs a run
+            if (self.count + i) % self.stride == 0 or frame.shape[:2] != shape:
+                run.append(i)
+            shape = frame.shape[:2]
+        masks: dict[int, np.ndarray] = {}
+        shapes = {frames[i].shape for i in run}
+        groups = [run] if len(shapes) == 1 else [[i] for i in run]  # one size per batch
+        with torch.inference_mode():
+            for group in groups:
+                height, width = frames[group[0]].shape[:2]
+                base = self.s.preprocess.input_size(width, height)
+                inputs = torch.stack([self.s.preprocess(frames[i], base) for i in group])
+                inputs = inputs.to(device=self.device, dtype=self.dtype)
+                logits = self.model(inputs).float().cpu()  # (n, K, h, w)
+                for i, item in zip(group, logits, strict=True):
+                    masks[i] = self._mask(upsample(item, (base[1], base[0])), (height, width))
+        share = 1000 * (time.perf_counter() - tick) / max(len(run), 1)
+        out: list[tuple[np.ndarray, float | None]] = []
+        for i in range(len(frames)):
+            if i in masks:
+                self.mask = masks[i]
+            assert self.mask is not None
+            out.append((self.mask, share if i in masks else None))
+        self.count += len(frames)
+        return out
+
+    def _mask(self, logits: Tensor, size: tuple[int, int]) -> np.ndarray:
+        if not self.smoothing:
+            return mask_at(logits, size)[0]
+        probs = logits.softmax(0)
+        if self.previous is not None and self.previous.shape == probs.shape:
+            probs = (1 - self.smoothing) * probs + self.smoothing * self.previous
+        self.previous = probs
+        return mask_at(probs, size, are_probs=True)[0]
+
+
 class _Run:
-    """The state of one video: the pending batch, the smoothed probabilities, the last mask."""
+    """The state of one video: the pending batch, the masks, the writers."""
 
     def __init__(
         self,
@@ -434,14 +496,10 @@ class _Run:
         size: tuple[int, int],
         writers: dict[str, _Writer],
     ) -> None:
-        self.model, self.s, self.stride, self.smoothing, self.alpha = (
-            model, settings, stride, smoothing, alpha,
-        )  # fmt: skip
-        self.size, self.writers = size, writers
-        self.device, self.dtype = device_and_dtype(model)
-        self.previous: Tensor | None = None  # smoothed (K, h, w) probabilities
-        self.mask: np.ndarray | None = None
+        self.s, self.alpha, self.size, self.writers = settings, alpha, size, writers
+        self.masks = _Masks(model, settings, stride, smoothing)
         self.shares: list[dict[str, float]] = []
+        self.frame_ms: list[float] = []
         self.seconds = {"decode": 0.0, "model": 0.0, "encode": 0.0}
         self.count = 0
         self.truncated = False
@@ -468,31 +526,16 @@ class _Run:
     def _flush(self, batch: list[tuple[np.ndarray, int]]) -> None:
         """Run the model on the frames that need it, then draw and encode all of them."""
         tick = time.perf_counter()
-        frames = [rgb for rgb, _ in batch]
-        first = self.count
-        run = [i for i in range(len(frames)) if (first + i) % self.stride == 0]
-        height, width = frames[0].shape[:2]
-        base = self.s.preprocess.input_size(width, height)
-        scores: dict[int, Tensor] = {}
-        if run:
-            with torch.inference_mode():
-                inputs = torch.stack([self.s.preprocess(frames[i], base) for i in run])
-                inputs = inputs.to(device=self.device, dtype=self.dtype)
-                logits = self.model(inputs).float().cpu()  # (n, K, h, w)
-            for i, item in zip(run, logits, strict=True):
-                scores[i] = upsample(item, (base[1], base[0]))
+        masks = self.masks([rgb for rgb, _ in batch])
         self.seconds["model"] += time.perf_counter() - tick
         tick = time.perf_counter()
-        for i, (rgb, pts) in enumerate(batch):
-            if i in scores:
-                self.mask = self._mask(scores[i], (height, width))
-            assert self.mask is not None
-            result = SegmentationResult(
-                self.mask, self.s.labels, self.s.palette, Image.fromarray(rgb)
-            )
+        for (rgb, pts), (mask, ms) in zip(batch, masks, strict=True):
+            if ms is not None:
+                self.frame_ms.append(ms)
+            result = SegmentationResult(mask, self.s.labels, self.s.palette, Image.fromarray(rgb))
             self.shares.append(result.class_shares())
             if self.writers:
-                colours = np.asarray(self.s.palette, dtype=np.uint8)[self.mask]  # (H, W, 3)
+                colours = np.asarray(self.s.palette, dtype=np.uint8)[mask]  # (H, W, 3)
                 if "overlay" in self.writers:
                     overlay = (rgb * (1 - self.alpha) + colours * self.alpha).astype(np.uint8)
                     self.writers["overlay"].write(overlay, pts)
@@ -501,11 +544,105 @@ class _Run:
             self.count += 1
         self.seconds["encode"] += time.perf_counter() - tick
 
-    def _mask(self, logits: Tensor, size: tuple[int, int]) -> np.ndarray:
-        if not self.smoothing:
-            return mask_at(logits, size)[0]
-        probs = logits.softmax(0)
-        if self.previous is not None and self.previous.shape == probs.shape:
-            probs = (1 - self.smoothing) * probs + self.smoothing * self.previous
-        self.previous = probs
-        return mask_at(probs, size, are_probs=True)[0]
+
+def segment_frames(
+    model: nn.Module,
+    frames: Iterable[np.ndarray | Image.Image],
+    *,
+    batch_size: int = 1,
+    stride: int = 1,
+    smoothing: float = 0.0,
+    backend: str | None = None,
+) -> Iterator[SegmentationResult]:
+    """Segment a stream of frames (a webcam, a decoder, a list) and yield one result per
+    frame, in order, as soon as it is ready.
+
+    Latency is bounded: with ``batch_size=1`` a frame's result is yielded before the next
+    frame is read, so a live source is never read ahead and each result comes one model run
+    after its frame; ``batch_size=n`` trades up to ``n - 1`` frames of delay for throughput.
+    Frames are preprocessed as :func:`zoo.segment` does (the model's test-time resize and
+    normalisation, whole-image inference); :func:`zoo.segment_video` runs on the same code.
+
+    Args:
+        model: A segmentation model (PyTorch or :class:`zoo.ORTModel`); switched to eval mode.
+        frames: RGB frames: PIL images (any mode, converted to RGB) or ``(H, W, 3)`` uint8
+            arrays. Their size may change between frames.
+        batch_size: Frames per forward pass.
+        stride: Run the model on every ``stride``-th frame; frames in between reuse the last
+            mask (unless their size differs from the previous frame's).
+        smoothing: Exponential moving average of the class probabilities over frames, as in
+            :func:`zoo.segment_video` (0 = off).
+        backend: None, ``"pytorch"``, ``"onnxruntime"`` or ``"auto"``, as for
+            :func:`zoo.segment`.
+
+    Yields:
+        A :class:`zoo.SegmentationResult` per frame, its ``mask`` ``(H, W)`` at the frame's
+        size and its ``latency_ms`` the frame's share of preprocessing, model and mask time in
+        milliseconds (0.0 for a frame that reused the previous mask).
+
+    Raises:
+        ConfigError: Bad ``batch_size``/``stride``/``smoothing``, or not a segmentation model
+            (raised at the call, before any frame is read).
+        InvalidImageError: A frame that is neither a PIL image nor an ``(H, W, 3)`` uint8
+            array, or has more pixels than :data:`zoo.images.MAX_PIXELS` (raised when that
+            frame is read).
+    """
+    _check_stream_settings(batch_size, stride, smoothing)
+    settings = _Settings(Preprocess.of(model, task="segmentation"), get_labels(model),
+                         list(get_palette(model)), batch_size)  # fmt: skip
+    model = apply_backend(model, backend)
+    model.eval()
+    return _stream(_Masks(model, settings, stride, smoothing), settings, frames)
+
+
+def _stream(
+    masks: _Masks, settings: _Settings, frames: Iterable[np.ndarray | Image.Image]
+) -> Iterator[SegmentationResult]:
+    pending: list[np.ndarray] = []
+    for number, frame in enumerate(frames):
+        pending.append(_rgb_frame(frame, number))
+        if len(pending) < settings.batch_size:
+            continue
+        yield from _results(masks, settings, pending)
+        pending = []
+    if pending:
+        yield from _results(masks, settings, pending)
+
+
+def _results(
+    masks: _Masks, settings: _Settings, frames: list[np.ndarray]
+) -> Iterator[SegmentationResult]:
+    for rgb, (mask, ms) in zip(frames, masks(frames), strict=True):
+        width, height = settings.preprocess.input_size(rgb.shape[1], rgb.shape[0])
+        image = partial(Image.fromarray, rgb)
+        yield SegmentationResult(mask, settings.labels, settings.palette, image,
+                                 latency_ms=ms or 0.0, input_size=(height, width))  # fmt: skip
+
+
+def _rgb_frame(frame: Any, number: int) -> np.ndarray:
+    """``frame`` as an ``(H, W, 3)`` uint8 array, or InvalidImageError naming it."""
+    if isinstance(frame, Image.Image):
+        frame = np.asarray(frame.convert("RGB"))
+    if not (
+        isinstance(frame, np.ndarray) and frame.dtype == np.uint8 and frame.ndim == 3
+        and frame.shape[2] == 3 and min(frame.shape[:2]) > 0
+    ):  # fmt: skip
+        what = (f"a {frame.dtype} array of shape {frame.shape}" if isinstance(frame, np.ndarray)
+                else f"a {type(frame).__name__}")  # fmt: skip
+        raise InvalidImageError(
+            f"Frame {number} is {what}; frames must be PIL images or (H, W, 3) uint8 RGB arrays."
+        )
+    if frame.shape[0] * frame.shape[1] > MAX_PIXELS:
+        raise InvalidImageError(
+            f"Frame {number} has {frame.shape[1]}×{frame.shape[0]} pixels, more than the "
+            f"limit of {MAX_PIXELS:,}."
+        )
+    return frame
+
+
+def _check_stream_settings(batch_size: Any, stride: Any, smoothing: Any) -> None:
+    for name, value, low in (("batch_size", batch_size, 1), ("stride", stride, 1)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise ConfigError(f"{name} must be a positive integer, got {value!r}")
+    if not (isinstance(smoothing, (int, float)) and 0.0 <= smoothing < 1.0):
+        raise ConfigError(f"smoothing must be in [0, 1), got {smoothing!r}")

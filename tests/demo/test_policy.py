@@ -195,7 +195,7 @@ def test_public_queue_and_concurrency():
 
     demo = build_demo(public=True)
     runs = [fn for fn in demo.fns.values() if fn.name.startswith("on_") and fn.name != "on_opacity"]
-    assert len(runs) == 5  # three buttons, two example clicks
+    assert len(runs) == 6  # three buttons, three example clicks (photos, photos, the clip)
     assert {(fn.concurrency_id, fn.concurrency_limit) for fn in runs} == {("models", 2)}
     assert demo._queue.max_size == 16
 

@@ -87,7 +87,9 @@ def test_example_clip_through_two_models(client, clip):
         assert result["ok"] and result["frames"] == frames and result["fps"] == fps
         assert not result["truncated"] and result["processing_fps"] > 0
         assert set(result["class_shares"]) == {"background", "person"}
-        assert result["name"] in line and "frames/s" in line and "ms per frame" in line
+        assert result["name"] in line and "frames/s" in line
+        assert f"per frame (median of {frames})" in line and "first frame" in line
+        assert result["median_frame_ms"] > 0 and result["first_frame_ms"] > 0
         assert "M params" in line
         assert _probe(video) == ("h264", fps, frames, size)
 

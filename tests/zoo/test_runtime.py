@@ -76,7 +76,10 @@ def test_auto_measures_once_and_remembers(selfie, export_cache):
     choice = runtime.fastest_backend(selfie, repeats=1)
     assert choice in ("pytorch", "onnxruntime")
     (record,) = export_cache.glob("*.json")
-    assert json.loads(record.read_text())["backend"] == choice
+    saved = json.loads(record.read_text())
+    assert saved["backend"] == choice
+    # the selfie model resizes inside its graph: timed on a 640×480 photo, not on its 256² input
+    assert saved["input_size"] == [3, 480, 640] == list(runtime.timing_input_size(selfie))
     assert runtime.fastest_backend(selfie) == choice  # read back, not measured again
     model = runtime.with_backend(selfie, "auto")
     assert isinstance(model, runtime.ORTModel) == (choice == "onnxruntime")
@@ -106,3 +109,12 @@ def test_bad_backend_and_missing_extra(selfie, monkeypatch):
     with pytest.raises(zoo.MissingExtraError, match=r"vision-zoo\[onnx\]"):
         zoo.classify(other, np.zeros((32, 32, 3), np.uint8), backend="onnxruntime")
     assert runtime.fastest_backend(other) == "pytorch"
+
+
+def test_timing_size_follows_the_test_resize():
+    classifier = zoo.create_model("resnet20_cifar")
+    assert runtime.timing_input_size(classifier) == (3, 32, 32)  # its crop
+    segmenter = zoo.create_model("deeplabv3plus_resnet50", pretrained=False)
+    # a model that resizes the short side to its input size is timed at what a photo becomes
+    height, width = runtime.timing_input_size(segmenter)[1:]
+    assert (height, width) == (512, 683)

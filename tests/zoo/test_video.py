@@ -143,3 +143,10 @@ def test_mask_video_alone_holds_the_mask(model, clip, tmp_path):
     palette = np.asarray(zoo.get_palette(model))  # (K, 3)
     distance = np.abs(frame[:, :, None, :] - palette[None, None]).sum(-1).min(-1)  # (H, W)
     assert (distance < 60).mean() > 0.95  # palette colours, up to H.264's chroma smoothing
+
+
+def test_per_frame_times(model, clip, tmp_path):
+    result = zoo.segment_video(model, clip, None, batch_size=4, stride=2, progress=False)
+    assert len(result.frame_ms) == 18  # the 18 of 36 frames the model ran on
+    assert all(ms > 0 for ms in result.frame_ms)
+    assert result.median_frame_ms == pytest.approx(float(np.median(result.frame_ms)))
