@@ -1,5 +1,6 @@
 """The Gradio app's shell: the intro, the Hub's status, the tabs (each in its own module:
-:mod:`demo.classify_tab`, :mod:`demo.segment_tab`, :mod:`demo.video_tab`) and the queue."""
+:mod:`demo.classify_tab`, :mod:`demo.segment_tab`, :mod:`demo.video_tab`,
+:mod:`demo.live_tab`) and the queue."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import gradio as gr
 
 import zoo
 
-from . import classify_tab, segment_tab, video_tab
+from . import classify_tab, live_tab, segment_tab, video_tab
 from .examples import example_photos
 from .models import DEFAULT_MODELS, SUGGESTED_MODELS, ModelCache, segmentation_models
 from .policy import Policy, guard_for
@@ -21,7 +22,8 @@ INTRO = """# vision-zoo · compare models side by side
 **Classify**: up to four ImageNet classifiers on one photo (top-5, latency, size).
 **Segment**: up to four segmentation models on one photo: overlays, the classes each finds, how
 much they agree and where they differ. **Video**: a short clip through one or two segmentation
-models. Any zoo name can be typed into a picker, and so can a model you trained or pushed:
+models. **Live**: your webcam segmented frame by frame, with the frames per second each model
+keeps up here. Any zoo name can be typed into a picker, and so can a model you trained or pushed:
 `local-dir:runs/NAME/best`, `hf-hub:org/name`. Latencies are measured on this machine's CPU.
 """
 
@@ -34,7 +36,7 @@ PUBLIC_NOTE = (
 def build_demo(
     cache: ModelCache | None = None, public: bool | None = None, warmup: Warmup | None = None
 ) -> gr.Blocks:
-    """Build the app: Classify, Segment and Video tabs (queued: one run at a time per tab,
+    """Build the app: Classify, Segment, Video and Live tabs (queued: one run at a time per tab,
     32 waiting at most; in public mode see :mod:`demo.policy`).
 
     Args:
@@ -73,6 +75,8 @@ def build_demo(
                 segment_tab.build(cache, photos, policy, guard)
             with gr.Tab("Video", id="video"):
                 video_tab.build(cache, policy, guard)
+            with gr.Tab("Live", id="live"):
+                live_tab.build(cache, policy)
     demo.queue(**policy.queue_kwargs())
     return demo
 

@@ -1,0 +1,93 @@
+"""The Live tab's pieces without a browser: each visitor's model streams, the overlays, the
+frame rate, the slow-model stop and the example clip played in real time."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import zoo
+from demo import live_tab
+from demo.live_tab import FpsMeter, Sessions, step_all
+from demo.models import ModelCache
+from demo.policy import Policy
+
+SELFIE = "mediapipe_selfie.general_256"
+
+
+@pytest.fixture(scope="module")
+def frames(photos):
+    photo = Image.open(photos["astronaut.png"]).convert("RGB")
+    return [np.asarray(photo.crop((10 * i, 0, 10 * i + 320, 240))) for i in range(5)]
+
+
+@pytest.fixture(scope="module")
+def sessions():
+    return Sessions(ModelCache(), Policy())
+
+
+def test_each_frame_gives_an_overlay_per_model_and_figures(sessions, frames):
+    cards = sessions.cards("alice", [SELFIE, "no_such_model"], "pytorch")
+    for frame in frames:
+        image, head, missing_image, missing_head, figures = step_all(cards, frame)
+    assert image.shape == frames[-1].shape and image.dtype == np.uint8
+    assert not np.array_equal(image, frames[-1])  # the mask is drawn over the frame
+    assert SELFIE in head and "frames/s" in head and "ms per frame (median of 4)" in head
+    assert missing_image is None and "Unavailable" in missing_head
+    assert "no_such_model" in missing_head
+    (ran, failed) = figures["results"]
+    assert ran["name"] == SELFIE and ran["ok"] and ran["frames"] == len(frames) and ran["fps"] > 0
+    assert not failed["ok"] and "Unknown model" in failed["error"]
+    assert sessions.cards("alice", [SELFIE, "no_such_model"], "pytorch") is cards  # kept
+    assert sessions.cards("alice", [SELFIE], "pytorch") is not cards  # new choice: new streams
+
+
+def test_overlay_is_the_libraries_blend(frames):
+    model = zoo.create_model(SELFIE, pretrained=True)
+    result = zoo.segment(model, frames[0])
+    ours = live_tab.overlay(frames[0], result, 0.5).astype(int)
+    theirs = np.asarray(result.overlay(0.5)).astype(int)
+    assert np.abs(ours - theirs).max() <= 2  # integer blend vs PIL's, same picture
+
+
+def test_a_model_too_slow_for_live_is_stopped(sessions, frames, monkeypatch):
+    monkeypatch.setattr(live_tab, "MAX_LIVE_MS", 0.0)
+    cards = sessions.cards("bob", [SELFIE], "pytorch")
+    for i in range(live_tab.MIN_FRAMES_TO_STOP):
+        image, head, *_ = step_all(cards, frames[i % len(frames)])
+        assert image is not None  # the first (cold) frame and the next seven are not judged
+    image, head, *_ = step_all(cards, frames[0])
+    assert image is None and "too slow for live" in head and "Segment or Video tab" in head
+
+
+def test_fps_meter_counts_the_last_two_seconds():
+    meter = FpsMeter()
+    meter.add(500.0, now=0.0)  # the cold first frame is kept apart
+    for i in range(1, 41):  # 20 frames/s for 2 s
+        meter.add(10.0 + i % 3, now=i * 0.05)
+    assert meter.fps == pytest.approx(20.0) and meter.median_ms == 11.0
+    assert meter.first_ms == 500.0 and meter.frames == 41
+    meter.add(10.0, now=10.0)  # a pause: the old frames leave the window
+    assert meter.fps == 0.0
+
+
+def test_the_example_clip_plays_in_real_time(tmp_path):
+    pytest.importorskip("av")
+    from demo.examples import example_clip
+
+    clip = example_clip(tmp_path)
+    start = time.perf_counter()
+    count = sum(1 for _ in live_tab.clip_frames(str(clip), seconds=1.0))
+    elapsed = time.perf_counter() - start
+    assert 0.9 <= elapsed <= 1.6  # paced like a camera, cut at the limit
+    assert 5 <= count <= 13  # the clip is 12 fps: about one second of it
+
+    def slow():
+        for frame in live_tab.clip_frames(str(clip), seconds=1.0):
+            time.sleep(0.25)  # a model 3× slower than the clip
+            yield frame
+
+    assert sum(1 for _ in slow()) <= 5  # frames it fell behind on were dropped
