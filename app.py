@@ -7,6 +7,7 @@ on when ``SPACE_ID`` is set, i.e. on a Hugging Face Space); see ``demo/policy.py
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import threading
 
@@ -41,6 +42,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> None:
     """Build the demo in the mode the command line and environment ask for, and serve it."""
     args = parse_args(argv)
+    # One line per event: the demo's own notes (a visitor's mistake, weights this server
+    # cannot load and what would fix them) at INFO, other libraries' at WARNING.
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("demo").setLevel(logging.INFO)
     cache = ModelCache()
     warmup = None
     if args.warmup:

@@ -16,7 +16,16 @@ from typing import Any, Generic, TypeVar
 import zoo
 
 from . import backends
-from .models import Latency, LoadedModel, ModelCache, describe
+from .models import (
+    VISITOR_WORDS,
+    Latency,
+    LoadedModel,
+    ModelCache,
+    describe,
+    one_line,
+    weights_problem,
+)
+from .names import cut_echoes, name_html, short_name
 from .policy import Policy
 
 logger = logging.getLogger(__name__)
@@ -60,8 +69,9 @@ class Card(Generic[R]):
         return self.error is None and self.result is not None
 
     def unavailable(self) -> str:
-        """The Markdown of a card without a result: its name and why."""
-        return f"### {self.name}\n**Unavailable:** {self.error}"
+        """The Markdown of a card without a result: its name (a long one cut, in full as a
+        tooltip) and why."""
+        return f"### {name_html(self.name)}\n**Unavailable:** {self.error}"
 
     def provenance(self) -> str:
         """The Markdown that ends a card with a result: the weights' line, then the note."""
@@ -171,10 +181,18 @@ def run_cards(
 
 
 def failure(name: str, exc: Exception, policy: Policy) -> str:
-    """What a card says when model ``name`` failed with ``exc``: a :class:`zoo.ZooError`'s
-    own message; anything else is logged and summarised in at most :data:`MAX_ERROR_CHARS`."""
+    """What a card says when model ``name`` failed with ``exc``, and one line in the log.
+
+    A :class:`zoo.ZooError` is the visitor's to read: its own message (in public mode, weights
+    that cannot be loaded get :data:`demo.models.VISITOR_WORDS`, and the zoo's advice to the
+    operator goes to the log). Anything else is a bug: logged with its traceback and
+    summarised in at most :data:`MAX_ERROR_CHARS`.
+    """
     if isinstance(exc, zoo.ZooError):
-        return policy.public_text(str(exc))
+        logger.warning("%s failed: %s", short_name(name), one_line(cut_echoes(str(exc), name)))
+        if policy.public and isinstance(exc, zoo.WeightsUnavailableError):
+            return VISITOR_WORDS[weights_problem(exc)]
+        return policy.public_text(cut_echoes(str(exc), name))
     logger.exception("model %s failed", name, exc_info=exc)
     message = f"it failed to load or run ({type(exc).__name__}: {exc})"
     return policy.public_text(message)[:MAX_ERROR_CHARS]

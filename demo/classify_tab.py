@@ -8,7 +8,7 @@ from typing import Any
 import gradio as gr
 
 from . import backends, picker
-from .compare import TABLE_HEADERS, CardResult, compare, summary, table, to_json
+from .compare import TABLE_HEADERS, TABLE_WIDTHS, CardResult, compare, summary, table, to_json
 from .examples import PHOTOS
 from .models import (
     DEFAULT_MODELS,
@@ -18,6 +18,7 @@ from .models import (
     choice_label,
     loading_progress,
 )
+from .names import name_html
 from .policy import Policy, SessionGuard
 from .uploads import chosen_names, uploaded_image
 
@@ -42,7 +43,8 @@ def _card_updates(result: CardResult | None) -> list[Any]:
     latency = result.latency
     timing = latency.label() if latency else f"{result.latency_ms or 0:.0f} ms"
     head = (
-        f"### {result.name}\n**{timing}** per image on {backends.label(result.backend)} · "
+        f"### {name_html(result.name)}\n"
+        f"**{timing}** per image on {backends.label(result.backend)} · "
         f"{(result.params or 0) / 1e6:.2f} M params · input {width}×{height}  \n"
         + result.provenance()
     )
@@ -92,8 +94,8 @@ def build(
                 gr.Markdown(f"<small>Example photos: {credits}.</small>")
         with gr.Column(scale=2):
             verdict = gr.Markdown(elem_id="verdict")
-            comparison = gr.Dataframe(
-                headers=TABLE_HEADERS, interactive=False, label="Comparison", elem_id="comparison"
+            comparison = picker.results_table(
+                TABLE_HEADERS, TABLE_WIDTHS, "Comparison", "comparison"
             )
             cards = _cards()
             with gr.Accordion("Raw results (JSON)", open=False):

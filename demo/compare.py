@@ -13,6 +13,7 @@ import zoo
 from . import backends
 from .cards import Card, Job, Run, run_cards
 from .models import Latency, ModelCache, timed_run
+from .names import short_name
 from .policy import Policy
 
 TOP_K = 5
@@ -89,18 +90,18 @@ def summary(results: list[CardResult]) -> str:
         return "No model produced a prediction."
     tops = {r.top[0][0] for r in ran}
     if len(ran) == 1:
-        agreement = f"Only **{ran[0].name}** ran: top-1 **{ran[0].top[0][0]}**."
+        agreement = f"Only **{short_name(ran[0].name)}** ran: top-1 **{ran[0].top[0][0]}**."
     elif len(tops) == 1:
         agreement = f"All {len(ran)} models agree on top-1: **{tops.pop()}**."
     else:
-        votes = ", ".join(f"{r.name} → *{r.top[0][0]}*" for r in ran)
+        votes = ", ".join(f"{short_name(r.name)} → *{r.top[0][0]}*" for r in ran)
         agreement = f"Their top-1 answers differ: {votes}. {_closeness(ran)}"
     confident = max(ran, key=lambda r: r.top[0][1])
     fastest = min(ran, key=lambda r: r.median_ms or float("inf"))
     return (
-        f"{agreement}  \nMost confident: **{confident.name}** "
+        f"{agreement}  \nMost confident: **{short_name(confident.name)}** "
         f"({confident.top[0][1]:.1%} on *{confident.top[0][0]}*). "
-        f"Fastest here: **{fastest.name}** (median {fastest.median_ms:.0f} ms of "
+        f"Fastest here: **{short_name(fastest.name)}** (median {fastest.median_ms:.0f} ms of "
         f"{fastest.runs} run{'s' if fastest.runs != 1 else ''})."
     )
 
@@ -129,6 +130,8 @@ TABLE_HEADERS = [
     "params (M)",
     "input",
 ]
+#: Each column's share of the table's width (the model name wraps; numbers fit on a line).
+TABLE_WIDTHS = ["18%", "15%", "13%", "10%", "11%", "12%", "9%", "12%"]
 
 
 def table(results: list[CardResult]) -> list[list[Any]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import statistics
 import threading
 import time
@@ -14,9 +15,12 @@ from torch import nn
 
 import zoo
 
+from .names import cut_echoes, short_name
 from .policy import Policy
 from .provenance import weights_line
 
+logger = logging.getLogger(__name__)
+INFO, WARNING = logging.INFO, logging.WARNING
 T = TypeVar("T")
 #: Runs remembered per model and backend for the running median a card shows.
 RECENT_RUNS = 50
@@ -110,21 +114,55 @@ def describe(
     """What the cards need about ``name`` (one :func:`zoo.model_info` call, at most one short
     Hub probe, never a weights download), or why it cannot be shown: refused by ``policy``
     (checked first: nothing is read before), another task, no weights here, an unknown or
-    malformed name. With ``remedy``, reasons for missing weights end with what to do."""
+    malformed name. Echoes of a long typed name are cut (:func:`demo.names.cut_echoes`).
+
+    Args:
+        name: The name as typed.
+        task: The tab's task.
+        policy: What visitors may load (default: everything); in public mode missing weights
+            are explained in visitor words (see :func:`unavailable`, :data:`VISITOR_WORDS`).
+        remedy: A card's reason: missing weights end with what to do, and the reason is
+            logged in one line (a warning with the zoo's reason and remedy when weights
+            cannot load, else at INFO). Without it (a picker's label) only the zoo's reason
+            is returned and nothing is logged.
+    """
+    why, operator, level = _why_not(name, task, policy, remedy)
+    if isinstance(why, str) and remedy:
+        logger.log(level, "%s not run: %s", short_name(name), one_line(operator or why))
+    return why
+
+
+def _why_not(
+    name: str, task: str, policy: Policy | None, remedy: bool
+) -> tuple[zoo.ModelInfo | str, str | None, int]:
+    """:func:`describe`'s answer; for weights that cannot load, the operator's words (the
+    zoo's reason and full remedy; None otherwise); the level to log the answer at (WARNING
+    where the operator can make the weights loadable or the zoo failed unexpectedly, else
+    INFO)."""
+    public = policy is not None and policy.public
     refusal = policy.refusal(name) if policy is not None else None
     if refusal is not None:
-        return refusal
+        return cut_echoes(refusal, name), None, INFO
     try:
         info = zoo.model_info(name, check_availability=True)
+    except zoo.WeightsUnavailableError as exc:  # e.g. a Hub model's config.json, Hub offline
+        zoo_words = cut_echoes(str(exc), name)
+        why = VISITOR_WORDS[weights_problem(exc)] if public else zoo_words
+        return why, zoo_words, WARNING
     except zoo.ZooError as exc:
-        return str(exc)
+        return cut_echoes(str(exc), name), None, INFO
     except Exception as exc:  # e.g. a Hub that answers with an error page
-        return f"its description could not be read ({type(exc).__name__}: {exc})"[:500]
+        why = cut_echoes(f"its description could not be read ({type(exc).__name__}: {exc})", name)
+        return why[:500], None, WARNING
     if info.task != task:
-        return f"{info.name} is a {info.task} model, not a {_NOUN[task]}"
+        other = cut_echoes(f"{info.name} is a {info.task} model, not a {_NOUN[task]}", name)
+        return other, None, INFO
     if not info.available:
-        return unavailable(info.weights) if remedy else info.weights.reason
-    return info
+        level = WARNING if info.weights.remedy else INFO
+        if not remedy:
+            return info.weights.reason, None, level
+        return unavailable(info.weights, public), operator_words(info.weights), level
+    return info, None, INFO
 
 
 #: What a visitor can do about weights that cannot load here, per
@@ -133,14 +171,51 @@ _REMEDIES = {
     "no-weights": "pick a model from the list, or train one and type local-dir:PATH",
     "unreachable": "pick a model marked installed or bundled",
 }
+#: Why weights cannot load, per :attr:`zoo.WeightSource.problem`, in the words of a public
+#: demo: what its visitors can do (no installs, no server folders, no network set-up).
+VISITOR_WORDS = {
+    "no-weights": "no pretrained weights are published for this model; pick one from the list",
+    "unreachable": (
+        "this model's weights can't be downloaded right now; try one of the models marked "
+        "bundled or installed in the list"
+    ),
+    "no-file": "this saved model has no weights file; pick a model from the list",
+}
 
 
-def unavailable(weights: zoo.WeightSource) -> str:
-    """Why ``weights`` cannot load here and what to do, for a card: the zoo's reason, then
-    its remedy (``pip install …``), or for a Hub this server cannot reach, another model."""
+def unavailable(weights: zoo.WeightSource, public: bool = False) -> str:
+    """Why ``weights`` cannot load here and what to do, for a card, phrased from the
+    record's fields (never from the wording of a message).
+
+    Args:
+        weights: A checked record that is not available.
+        public: Phrase it for a public demo's visitors (:data:`VISITOR_WORDS`, by
+            :attr:`~zoo.WeightSource.problem`); the operator's remedy goes to the log
+            (:func:`operator_words`). Otherwise the person reading runs the server: the
+            zoo's reason, then its remedy (``pip install …``), or for a Hub this server
+            cannot reach, another model.
+    """
+    if public:
+        return VISITOR_WORDS.get(weights.problem or "", weights.reason)
     remedy = weights.remedy if weights.problem != "unreachable" else ""
     remedy = remedy or _REMEDIES.get(weights.problem or "", "")
     return f"{weights.reason}; {remedy}" if remedy else weights.reason
+
+
+def weights_problem(exc: zoo.WeightsUnavailableError) -> str:
+    """The :attr:`zoo.WeightSource.problem` that ``exc`` reports: ``"unreachable"`` for a
+    :class:`zoo.HubUnreachableError` (the Hub or a download host), else ``"no-weights"``."""
+    return "unreachable" if isinstance(exc, zoo.HubUnreachableError) else "no-weights"
+
+
+def operator_words(weights: zoo.WeightSource) -> str:
+    """Why ``weights`` cannot load and the zoo's full remedy, for the server's log."""
+    return f"{weights.reason}; {weights.remedy}" if weights.remedy else weights.reason
+
+
+def one_line(text: str) -> str:
+    """``text`` on one line (a log record per event)."""
+    return " ".join(text.split())
 
 
 def availability(name: str, task: str = "classification") -> tuple[bool, str]:

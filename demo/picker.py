@@ -3,14 +3,22 @@ run is wired to the button and to the example photos."""
 
 from __future__ import annotations
 
+import functools
+import logging
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
 
+import zoo
+
 from . import backends
+from .models import one_line
+from .names import MAX_NAME_CHARS
 from .policy import Policy
+
+logger = logging.getLogger(__name__)
 
 
 def models(
@@ -32,6 +40,22 @@ def models(
         label="Models",
         info=info,
         elem_id=f"{elem_prefix}models",
+    )
+
+
+def results_table(headers: list[str], widths: list[str], label: str, elem_id: str) -> Any:
+    """A read-only table of results that fits its column: each column gets its share of the
+    table's width (``widths``, e.g. ``"24%"``), text wraps inside it, and a cell longer than
+    :data:`demo.names.MAX_NAME_CHARS` (a long model name) is cut with an ellipsis until it
+    is clicked."""
+    return gr.Dataframe(
+        headers=headers,
+        interactive=False,
+        label=label,
+        elem_id=elem_id,
+        wrap=True,
+        column_widths=list(widths),
+        max_chars=MAX_NAME_CHARS,
     )
 
 
@@ -62,7 +86,9 @@ def wire(
     """Run ``handler`` on ``inputs`` into ``outputs`` when ``run`` is clicked (the API
     endpoint ``/{api_name}``), and when one of ``examples`` is clicked (no endpoint), with
     the models and backend chosen. Events skip Gradio's preprocessing (the handler reads
-    uploads itself, see :mod:`demo.uploads`) and queue as ``policy`` says."""
+    uploads itself, see :mod:`demo.uploads`) and queue as ``policy`` says; a visitor's
+    mistake is one line in the log (see :func:`user_errors`)."""
+    handler = user_errors(handler, api_name, policy)
     run.click(
         handler,
         inputs=list(inputs),
@@ -80,3 +106,32 @@ def wire(
             api_visibility="private",
             **policy.event_kwargs(),
         )
+
+
+def user_errors(
+    handler: Callable[..., list[Any]], api_name: str, policy: Policy
+) -> Callable[..., list[Any]]:
+    """``handler`` with each visitor's mistake logged in one line instead of a traceback.
+
+    A ``gr.Error`` (no upload, a bad file, no model chosen, a run already going) and a
+    :class:`zoo.ZooError` (the zoo's message for bad input) are the visitor's to read: logged
+    at INFO as ``/api_name: message`` and raised as a ``gr.Error`` that Gradio shows without
+    printing its traceback (a zoo message shows no server paths in public mode). Any other
+    exception is a bug in the server: it propagates unchanged and Gradio prints its traceback
+    (the visitor reads only "Error").
+    """
+
+    @functools.wraps(handler)
+    def run(*args: Any, **kwargs: Any) -> list[Any]:
+        try:
+            return handler(*args, **kwargs)
+        except gr.Error as exc:
+            logger.info("/%s: %s", api_name, one_line(str(exc.message)))
+            exc.print_exception = False
+            raise
+        except zoo.ZooError as exc:
+            logger.info("/%s: %s", api_name, one_line(str(exc)))
+            message = policy.public_text(str(exc))
+            raise gr.Error(message, print_exception=False) from exc
+
+    return run

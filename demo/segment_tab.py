@@ -9,9 +9,11 @@ import gradio as gr
 
 from . import backends, picker
 from .models import ModelCache, loading_progress, segmentation_choices
+from .names import name_html, short_name
 from .policy import Policy, SessionGuard
 from .segmentation import (
     AGREEMENT_HEADERS,
+    AGREEMENT_WIDTHS,
     SegCard,
     agreement,
     disagreement_map,
@@ -53,7 +55,7 @@ def _card(card: SegCard | None, alpha: float) -> list[Any]:
     ran_h, ran_w = card.result.input_size
     timing = card.latency.label() if card.latency else f"{card.result.latency_ms:.0f} ms"
     head = (
-        f"### {card.name}\n**{timing}** on {backends.label(card.backend)} · "
+        f"### {name_html(card.name)}\n**{timing}** on {backends.label(card.backend)} · "
         f"{(card.params or 0) / 1e6:.2f} M params · trained at {width}×{height}, "
         f"ran at {ran_w}×{ran_h} ({card.result.mode})  \n" + card.provenance()
     )
@@ -73,7 +75,7 @@ def _views(cards: list[SegCard], alpha: float) -> list[Any]:
         updates += _card(cards[i] if i < len(cards) else None, alpha)
     ran = [c.result for c in cards if c.ok and c.result is not None]
     pair = (ran[0].overlay(alpha), ran[1].overlay(alpha)) if len(ran) >= 2 else None
-    label = " ← | → ".join(c.name for c in cards if c.ok)[:120] if pair else "Wipe"
+    label = " ← | → ".join(short_name(c.name) for c in cards if c.ok) if pair else "Wipe"
     return [*updates, gr.ImageSlider(value=pair, label=label, visible=pair is not None)]
 
 
@@ -102,11 +104,11 @@ def build(
             examples = picker.photo_examples(photos, image)
         with gr.Column(scale=2):
             verdict = gr.Markdown(elem_id="seg-verdict")
-            table = gr.Dataframe(
-                headers=AGREEMENT_HEADERS,
-                interactive=False,
-                label="Agreement between models (by class name)",
-                elem_id="seg-agreement",
+            table = picker.results_table(
+                AGREEMENT_HEADERS,
+                AGREEMENT_WIDTHS,
+                "Agreement between models (by class name)",
+                "seg-agreement",
             )
             with gr.Row():
                 slider = gr.ImageSlider(label="Wipe", visible=False, elem_id="seg-slider")

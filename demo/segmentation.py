@@ -19,6 +19,7 @@ import zoo
 from . import backends
 from .cards import Card, Job, Run, run_cards
 from .models import Latency, ModelCache, timed_run
+from .names import short_name
 from .policy import Policy
 
 #: Colour of the pixels where the models disagree, on the dimmed photo.
@@ -95,6 +96,8 @@ def _named_masks(cards: list[SegCard]) -> tuple[list[np.ndarray], list[str]]:
 
 
 AGREEMENT_HEADERS = ["model A", "model B", "pixel agreement (%)", "mIoU (%)"]
+#: Each column's share of the table's width.
+AGREEMENT_WIDTHS = ["32%", "32%", "20%", "16%"]
 
 
 def agreement(cards: list[SegCard]) -> list[list[Any]]:
@@ -149,7 +152,7 @@ def summary(cards: list[SegCard], rows: list[list[Any]]) -> str:
         )
         ran_on = backends.label(card.backend)
         ms = card.latency.ms if card.latency else card.result.latency_ms
-        parts.append(f"**{card.name}**: {top} ({ms:.0f} ms, {ran_on})")
+        parts.append(f"**{short_name(card.name)}**: {top} ({ms:.0f} ms, {ran_on})")
     text = "  \n".join(parts)
     if len(rows) == 1:
         text += (
@@ -161,7 +164,8 @@ def summary(cards: list[SegCard], rows: list[list[Any]]) -> str:
         worst = min(rows, key=lambda r: r[2])
         text += (
             f"  \nThe models give the same label to **{mean:.1f} %** of pixels on average; "
-            f"least alike: {worst[0]} vs {worst[1]} ({worst[2]:.1f} %). Compared by class name."
+            f"least alike: {short_name(worst[0])} vs {short_name(worst[1])} "
+            f"({worst[2]:.1f} %). Compared by class name."
         )
     return text
 

@@ -57,7 +57,7 @@ def test_upload_two_models_and_compare(page, public_app_url, photos, tmp_path):
     """In public mode: a bad upload marks the panels "Error" and its message names the file,
     not the server path; a good run clears the badges; each card says its latency (this run,
     beside its running median here), where its weights come from with a link; a model without
-    weights is one sentence."""
+    weights is one sentence in a visitor's words (no installs, no server folders)."""
     page.goto(public_app_url)
     bad = tmp_path / "notes.png"
     bad.write_text("not an image")
@@ -88,7 +88,8 @@ def test_upload_two_models_and_compare(page, public_app_url, photos, tmp_path):
     missing = _head(page, "#card-2").inner_text()
     reason = missing.split("Unavailable:", 1)[1].strip()
     assert missing.count("Unavailable") == 1 and reason.endswith(".") and ". " not in reason
-    assert reason.startswith("no pretrained weights") and "local-dir:PATH" in reason
+    assert reason.startswith("no pretrained weights") and "pick one from the list" in reason
+    assert "local-dir" not in reason and "pip install" not in reason  # off in public mode
     assert not page.locator("#card-3").is_visible()
     assert "top-1" in page.locator("#verdict").inner_text()
     assert page.evaluate(f"() => {ERROR_BADGES}") == 0

@@ -76,3 +76,22 @@ def test_json_head_and_ok():
     assert Card("a", error="no").json_head() == {"name": "a", "ok": False, "error": "no"}
     assert Card("a").json_head()["ok"] is False  # no result is not a success
     assert Card("a", result=1).ok
+
+
+def test_weights_that_fail_to_load_get_visitor_words_in_public_mode(caplog):
+    """The zoo's advice (install, server folders) is the operator's: in public mode it goes
+    to the log in one line, and the card says what a visitor can do."""
+    from demo.models import VISITOR_WORDS
+
+    advice = (
+        "the Hub is unreachable.\nInstall pip install 'vision-zoo[offline]' or use local-dir:PATH"
+    )
+    cache = FakeCache({"m.tag": zoo.HubUnreachableError(advice)})
+    with caplog.at_level(logging.INFO, logger="demo"):
+        (card,) = run_cards(Card, "segmentation", _run, ["m"], cache, policy=Policy(public=True))
+        (local,) = run_cards(Card, "segmentation", _run, ["m"], cache)
+    assert card.error == VISITOR_WORDS["unreachable"] and local.error == advice
+    logged = [r for r in caplog.records if r.name.startswith("demo")]
+    assert len(logged) == 2 and all(r.levelno == logging.WARNING for r in logged)
+    assert all(r.exc_info is None and "\n" not in r.getMessage() for r in logged)
+    assert "pip install 'vision-zoo[offline]' or use local-dir:PATH" in logged[0].getMessage()

@@ -115,6 +115,44 @@ def test_unavailable_cards_are_phrased_from_the_weight_record():
     assert unavailable(hub).endswith("pick a model marked installed or bundled")
 
 
+@pytest.mark.parametrize("problem", ["no-weights", "unreachable", "no-file"])
+def test_public_cards_give_visitors_what_they_can_do(problem):
+    """In public mode a visitor can neither install nor use the server's folders: the card
+    says what they can do, by the record's problem code; the zoo's remedy is not shown."""
+    import zoo
+    from demo.models import VISITOR_WORDS, unavailable
+
+    weights = zoo.WeightSource(
+        "hub", "org/x", package="pkg", available=False, problem=problem, reason="the reason",
+        remedy="pip install pkg, or connect once",
+    )  # fmt: skip
+    text = unavailable(weights, public=True)
+    assert text == VISITOR_WORDS[problem]
+    assert not any(w in text for w in ("pip", "install ", "local-dir", "connect", "the reason"))
+    assert unavailable(weights).startswith("the reason; ")  # outside public mode: the zoo's
+
+
+@pytest.mark.parametrize("name", ["resnet50.a1_in1k", "hf-hub:tester/offline"])
+def test_public_mode_puts_the_operators_remedy_in_the_log(name, caplog):
+    """The Hub is unreachable (tests' closed port): a registered tag's record says so, and
+    a Hub name fails while reading its config; either way the visitor reads visitor words
+    and the log gets one line with the zoo's advice to the operator."""
+    import logging
+
+    from demo.models import VISITOR_WORDS, describe
+    from demo.policy import Policy
+
+    with caplog.at_level(logging.INFO, logger="demo"):
+        why = describe(name, "classification", Policy(public=True))
+    assert why == VISITOR_WORDS["unreachable"]
+    (record,) = [r for r in caplog.records if r.name.startswith("demo")]
+    assert record.levelno == logging.WARNING and "\n" not in record.getMessage()
+    assert "connect to the internet" in record.getMessage() or "pip install" in record.getMessage()
+    with caplog.at_level(logging.INFO, logger="demo"):
+        local = describe(name, "classification", Policy())
+    assert "unreachable" in local  # outside public mode the zoo's words are shown
+
+
 def test_differing_answers_say_how_far_apart_they_are():
     """Two kinds of cat are not a bare disagreement: the shared top-5 classes are named."""
     cats = ["tiger cat", "tabby", "Egyptian cat", "lynx", "tiger"]
