@@ -313,7 +313,7 @@ def build(cache: ModelCache, policy: Policy | None = None) -> None:
 
     live: dict[str, Any] = {"concurrency_id": "live", "concurrency_limit": 1}
     camera.stream(
-        on_frame,
+        picker.user_errors(on_frame, "live_frame", policy),
         inputs=[camera, models, backend],
         outputs=[*outputs, raw],
         api_name="live_frame",
@@ -322,5 +322,6 @@ def build(cache: ModelCache, policy: Policy | None = None) -> None:
         show_progress="hidden",
         **live,
     )
-    play.click(on_clip, inputs=[models, backend], outputs=[*outputs, raw],
+    play.click(picker.user_errors(on_clip, "live_clip", policy), inputs=[models, backend],
+               outputs=[*outputs, raw],
                api_name="live_clip", show_progress="hidden", **live)  # fmt: skip

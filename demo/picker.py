@@ -3,9 +3,11 @@ run is wired to the button and to the example photos."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import inspect
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -108,9 +110,7 @@ def wire(
         )
 
 
-def user_errors(
-    handler: Callable[..., list[Any]], api_name: str, policy: Policy
-) -> Callable[..., list[Any]]:
+def user_errors(handler: Callable[..., Any], api_name: str, policy: Policy) -> Callable[..., Any]:
     """``handler`` with each visitor's mistake logged in one line instead of a traceback.
 
     A ``gr.Error`` (no upload, a bad file, no model chosen, a run already going) and a
@@ -121,10 +121,10 @@ def user_errors(
     (the visitor reads only "Error").
     """
 
-    @functools.wraps(handler)
-    def run(*args: Any, **kwargs: Any) -> list[Any]:
+    @contextlib.contextmanager
+    def one_line_errors() -> Iterator[None]:
         try:
-            return handler(*args, **kwargs)
+            yield
         except gr.Error as exc:
             logger.info("/%s: %s", api_name, one_line(str(exc.message)))
             exc.print_exception = False
@@ -133,5 +133,19 @@ def user_errors(
             logger.info("/%s: %s", api_name, one_line(str(exc)))
             message = policy.public_text(str(exc))
             raise gr.Error(message, print_exception=False) from exc
+
+    if inspect.isgeneratorfunction(handler):  # a streaming handler: its errors come as it runs
+
+        @functools.wraps(handler)
+        def stream(*args: Any, **kwargs: Any) -> Iterator[list[Any]]:
+            with one_line_errors():
+                yield from handler(*args, **kwargs)
+
+        return stream
+
+    @functools.wraps(handler)
+    def run(*args: Any, **kwargs: Any) -> list[Any]:
+        with one_line_errors():
+            return handler(*args, **kwargs)
 
     return run

@@ -93,3 +93,21 @@ def test_the_wrapped_handler_keeps_gradios_special_arguments():
     _, progress_index, *_ = special_args(run, [None], None)
     assert progress_index == 2
     assert gr.Request in typing.get_args(get_type_hints(run)["request"])
+
+
+def test_a_streaming_handler_keeps_streaming_and_its_errors_are_one_line(caplog):
+    def on_clip(names, request: gr.Request | None = None):
+        yield ["first frame"]
+        raise zoo.InvalidVideoError("clip.mp4 has no video frames.")
+
+    run = user_errors(on_clip, "live_clip", Policy())
+    import inspect
+
+    assert inspect.isgeneratorfunction(run)  # Gradio streams what it yields
+    stream = run(["m"])
+    assert next(stream) == ["first frame"]
+    with caplog.at_level(logging.INFO, logger="demo"), pytest.raises(gr.Error) as caught:
+        next(stream)
+    assert caught.value.print_exception is False
+    (line,) = _demo_lines(caplog)
+    assert line.getMessage() == "/live_clip: clip.mp4 has no video frames."
