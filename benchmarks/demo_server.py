@@ -11,7 +11,13 @@ measures with ``gradio_client``:
 - **/segment p50, 1 client**: the default Segment request (the segmentation pickers' default
   models), ``--requests`` in a row, median seconds;
 - **/segment, 4 clients**: requests per second and median seconds with four clients at once;
-- **RSS**: the server's resident memory after the first request and after all of them.
+- **RSS**: the server's resident memory after the first request and after all of them;
+  with ``--rss-requests N``, also after each of N more ``/segment`` requests in a row
+  (checkpoints printed as they pass);
+- **crowd** (``--crowd N``): N clients send one ``/segment`` request each at the same moment;
+  each request is counted as served, told its place in the queue (Gradio's ``IN_QUEUE`` status
+  with a rank) before it was served, refused with a message (a full queue), or lost (no
+  answer within 10 minutes, or an error without a message).
 
     python benchmarks/demo_server.py                               # this checkout
     python benchmarks/demo_server.py --baseline ../old-checkout    # and a reference, same run
@@ -29,7 +35,9 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import psutil
 
@@ -80,7 +88,9 @@ def _rss_mib(pid: int) -> float:
     return sum(p.memory_info().rss for p in [process, *process.children(recursive=True)]) / 2**20
 
 
-def measure(checkout: Path, photo: Path, requests: int) -> dict[str, float]:
+def measure(
+    checkout: Path, photo: Path, requests: int, rss_requests: int = 0, crowd: int = 0
+) -> dict[str, float]:
     """The figures of one checkout's demo (see the module docstring)."""
     from gradio_client import Client, handle_file
 
@@ -123,6 +133,11 @@ def measure(checkout: Path, photo: Path, requests: int) -> dict[str, float]:
         for thread in threads:
             thread.join()
         wall = time.perf_counter() - begin
+        extra: dict[str, float] = {}
+        if rss_requests:
+            extra.update(_rss_run(process.pid, lambda: segment(client), rss_requests))
+        if crowd:
+            extra.update(_crowd(f"http://127.0.0.1:{port}/", image, segmenters, crowd))
         return {
             "served_s": served,
             "ready_s": ready,
@@ -133,11 +148,69 @@ def measure(checkout: Path, photo: Path, requests: int) -> dict[str, float]:
             "rss_start_mib": rss_start,
             "rss_end_mib": _rss_mib(process.pid),
             "requests": float(requests * 5),
+            **extra,
         }
     finally:
         for child in psutil.Process(process.pid).children(recursive=True):
             child.kill()
         process.kill()
+
+
+def _rss_run(pid: int, request: Callable[[], float], count: int) -> dict[str, float]:
+    """RSS (MiB) before ``count`` more requests in a row and at checkpoints along them."""
+    out = {"rss_run_start_mib": _rss_mib(pid)}
+    marks = sorted({count // 10, count // 4, count // 2, 3 * count // 4, count} - {0})
+    times = []
+    for done in range(1, count + 1):
+        times.append(request())
+        if done in marks:
+            out[f"rss_after_{done}_mib"] = _rss_mib(pid)
+            print(f"  {done} requests: RSS {out[f'rss_after_{done}_mib']:.0f} MiB, "
+                  f"p50 {statistics.median(times):.3f} s", flush=True)  # fmt: skip
+    out["rss_run_p50_s"] = statistics.median(times)
+    return out
+
+
+def _crowd(url: str, image: Any, models: list[str], clients: int) -> dict[str, float]:
+    """``clients`` clients, one ``/segment`` request each, all sent at once."""
+    from gradio_client import Client
+    from gradio_client.utils import Status
+
+    outcomes: list[str] = []
+    seconds: list[float] = []
+    lock = threading.Lock()
+    gate = threading.Barrier(clients)
+
+    def visitor() -> None:
+        client = Client(url, verbose=False)
+        gate.wait()
+        begin = time.perf_counter()
+        job = client.submit(image, models, 0.5, "auto", api_name="/segment")
+        told = False
+        while not job.done():
+            status = job.status()
+            told = told or (status.code == Status.IN_QUEUE and status.rank is not None)
+            time.sleep(0.05)
+        try:
+            job.result(timeout=600)
+            outcome = "served after being told its place" if told else "served at once"
+        except Exception as exc:
+            outcome = "refused with a message" if str(exc).strip() else "lost"
+        with lock:
+            outcomes.append(outcome)
+            seconds.append(time.perf_counter() - begin)
+
+    threads = [threading.Thread(target=visitor) for _ in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=900)
+    kinds = ["served at once", "served after being told its place", "refused with a message"]
+    out = {f"crowd {kind}": float(outcomes.count(kind)) for kind in kinds}
+    out["crowd lost"] = float(clients - sum(out.values()))
+    out["crowd p50 s"] = statistics.median(seconds) if seconds else 0.0
+    out["crowd slowest s"] = max(seconds, default=0.0)
+    return out
 
 
 def _help(checkout: Path) -> list[str]:
@@ -163,12 +236,24 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--baseline", type=Path, help="a reference checkout, measured first")
     parser.add_argument("--requests", type=int, default=20, help="/segment requests per client")
+    parser.add_argument(
+        "--rss-requests",
+        type=int,
+        default=0,
+        help="then this many /segment requests in a row, RSS at checkpoints",
+    )
+    parser.add_argument(
+        "--crowd",
+        type=int,
+        default=0,
+        help="then this many clients with one /segment request each, at once",
+    )
     args = parser.parse_args()
     photo = _astronaut()
     runs = {"baseline": args.baseline, "this checkout": ROOT} if args.baseline else {
         "this checkout": ROOT}  # fmt: skip
-    results = {label: measure(Path(path).resolve(), photo, args.requests)
-               for label, path in runs.items()}  # fmt: skip
+    results = {label: measure(Path(path).resolve(), photo, args.requests, args.rss_requests,
+                              args.crowd) for label, path in runs.items()}  # fmt: skip
     keys = list(next(iter(results.values())))
     print("| figure | " + " | ".join(results) + " |")
     print("|---|" + "---:|" * len(results))

@@ -45,6 +45,9 @@ DEFAULT_HUB_BUDGET_MB = 1000
 #: Model runs at once across all visitors in public mode, and runs waiting in the queue.
 PUBLIC_CONCURRENCY = 2
 PUBLIC_QUEUE = 16
+#: Runs a local server (``python app.py``) queues: a class of 40 sending at once all wait
+#: their turn, told their place, rather than some being turned away.
+LOCAL_QUEUE = 64
 #: The files timm fetches from a Hub repository (config, then the first weight file present).
 CONFIG_FILE = "config.json"
 WEIGHT_FILES = (
@@ -256,7 +259,7 @@ class Policy:
         """Arguments for ``Blocks.queue``."""
         if self.public:
             return {"default_concurrency_limit": 1, "max_size": PUBLIC_QUEUE}
-        return {"default_concurrency_limit": 1, "max_size": 32}
+        return {"default_concurrency_limit": 1, "max_size": LOCAL_QUEUE}
 
     def event_kwargs(self) -> dict[str, Any]:
         """Concurrency arguments for every event that runs models."""

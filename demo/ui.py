@@ -10,7 +10,7 @@ import gradio as gr
 
 import zoo
 
-from . import classify_tab, live_tab, segment_tab, video_tab
+from . import classify_tab, gradio_cache, live_tab, segment_tab, video_tab
 from .examples import example_photos
 from .models import DEFAULT_MODELS, SUGGESTED_MODELS, ModelCache, segmentation_models
 from .policy import Policy, guard_for
@@ -37,7 +37,7 @@ def build_demo(
     cache: ModelCache | None = None, public: bool | None = None, warmup: Warmup | None = None
 ) -> gr.Blocks:
     """Build the app: Classify, Segment, Video and Live tabs (queued: one run at a time per tab,
-    32 waiting at most; in public mode see :mod:`demo.policy`).
+    64 waiting at most; in public mode see :mod:`demo.policy`).
 
     Args:
         cache: Loaded-model cache to share (default: a new one).
@@ -52,6 +52,7 @@ def build_demo(
     Raises:
         demo.policy.PolicyError: A public-mode environment variable that cannot be used.
     """
+    gradio_cache.install()
     cache = cache or ModelCache()
     curated = [*DEFAULT_MODELS, *SUGGESTED_MODELS, *segmentation_models()]
     policy = Policy.from_env(public).with_curated(curated)
