@@ -215,7 +215,7 @@ def step_all(cards: list[LiveCard], frame: np.ndarray) -> list[Any]:
             views += [None, f"### {card.name}\n**Unavailable:** {live.stopped}"]
             stats.append({"name": card.name, "ok": False, "error": live.stopped})
             continue
-        views += [image, line(card.name, live)]
+        views += [image, line(card.name, live, frame.shape[1], frame.shape[0])]
         stats.append({
             "name": card.name, "ok": True, "fps": round(live.meter.fps, 2),
             "median_ms": round(live.meter.median_ms, 2), "frames": live.meter.frames,
@@ -224,15 +224,16 @@ def step_all(cards: list[LiveCard], frame: np.ndarray) -> list[Any]:
     return [*views, {"results": stats}]
 
 
-def line(name: str, live: LiveModel) -> str:
-    """``"### name\n**17.2 frames/s** · 31 ms per frame (median) · ONNX Runtime"``; on the
-    first frame, its time (a cold run)."""
+def line(name: str, live: LiveModel, width: int, height: int) -> str:
+    """``"### name\n**17.2 frames/s** · 31 ms per frame (median of 50) · 640×480 · ONNX
+    Runtime"``; on the first frame, its time (a cold run)."""
     meter, ran_on = live.meter, backends.label(live.backend)
     if not meter.times:
-        return f"### {name}\nfirst frame {meter.first_ms or 0:.0f} ms (a cold run) · {ran_on}"
+        return (f"### {name}\nfirst frame {meter.first_ms or 0:.0f} ms (a cold run) · "
+                f"{width}×{height} · {ran_on}")  # fmt: skip
     return (
         f"### {name}\n**{meter.fps:.1f} frames/s** · {meter.median_ms:.0f} ms per frame "
-        f"(median of {len(meter.times)}) · {ran_on}"
+        f"(median of {len(meter.times)}) · {width}×{height} · {ran_on}"
     )
 
 

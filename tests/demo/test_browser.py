@@ -134,3 +134,40 @@ def test_an_example_photo_runs_on_click_and_reads_as_percent(page, public_app_ur
     page.wait_for_function("() => /\\d%/.test(document.querySelector('#comparison').innerText)")
     head = _head(page, "#card-0").inner_text()
     assert LATENCY.search(head) and ("PyTorch" in head or "ONNX Runtime" in head)
+
+
+def test_the_page_says_warming_up_until_the_defaults_are_ready(page, model_cache, photos):
+    """A visitor who arrives during the warm-up reads how far it is; the line turns to
+    "Ready" by itself when it is done (a timer refreshes it, no reload)."""
+    import threading
+
+    from demo import build_demo, launch_kwargs
+    from demo.warmup import Warmup
+    from tests.conftest import free_port
+
+    gate = threading.Event()
+
+    class HeldWarmup(Warmup):
+        def _warm(self, name, task, image):
+            gate.wait(120)  # the test decides when the warm-up may finish
+            super()._warm(name, task, image)
+
+    warmup = HeldWarmup(model_cache, [("mediapipe_selfie", "segmentation")],
+                        photos["coffee.png"], backend="pytorch").start()  # fmt: skip
+    demo = build_demo(model_cache, public=False, warmup=warmup)
+    port = free_port()
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
+                **launch_kwargs())  # fmt: skip
+    try:
+        page.goto(f"http://127.0.0.1:{port}/")
+        status = page.locator("#warmup-status")
+        status.wait_for()
+        assert "Warming up" in status.inner_text() and "0 of 1" in status.inner_text()
+        gate.set()
+        page.wait_for_function(
+            "() => document.querySelector('#warmup-status').innerText.includes('Ready: 1 of 1')",
+            timeout=120_000,
+        )
+    finally:
+        gate.set()
+        demo.close()

@@ -80,4 +80,5 @@ def test_webcam_frames_are_segmented_live(camera_page, app_url):
     )
     head = page.locator("#live-head-0").inner_text()
     assert "mediapipe_selfie" in head and "ms per frame (median of" in head
+    assert "640×480" in head  # the fake camera's frames, as the model got them
     assert not page.locator("#live-out-1 img").count()  # one model chosen: one overlay

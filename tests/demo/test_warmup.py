@@ -36,3 +36,21 @@ def test_default_models_cover_every_tab():
     assert tasks == {"classification", "segmentation"}
     assert ("tf_efficientnet_lite0.in1k", "classification") in models
     assert any(name.startswith("mediapipe_selfie") for name, _ in models)
+
+
+def test_prepare_makes_the_exports_ahead_and_exits(monkeypatch, tmp_path, capsys):
+    """`python app.py --prepare` (a Space's or container's build step): the defaults are
+    exported to ONNX into the cache the server reads, then it exits without serving."""
+    import app
+
+    monkeypatch.setenv("ZOO_ONNX_CACHE", str(tmp_path))
+    monkeypatch.setattr(app, "default_models", lambda: [("mediapipe_selfie", "segmentation")])
+    assert app.main(["--prepare"]) == 0
+    assert [p.name.split("-")[0] for p in tmp_path.glob("*.onnx")] == [
+        "mediapipe_selfie.general_256"
+    ]
+    assert list(tmp_path.glob("*.json"))  # the "auto" choice, measured once, kept
+    assert capsys.readouterr().out.startswith("vision-zoo: Ready: 1 of 1 default models")
+    monkeypatch.setattr(app, "default_models", lambda: [("pspnet_resnet50", "segmentation")])
+    assert app.main(["--prepare"]) == 1
+    assert "pspnet_resnet50 not prepared: " in capsys.readouterr().err
