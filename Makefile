@@ -29,7 +29,8 @@ pytest: $(VENV)/.dev
 	$(BIN)/python -m pytest --runslow -n 2 --dist loadfile --no-loadscope-reorder
 
 # wheel + sdist (twine check, licence files, bundled weights), the Space's environment from
-# space/requirements.txt in a fresh venv with app.py started in it, the wheel's quick-start
+# space/requirements.txt in a fresh venv with app.py started in it, the README's library
+# blocks against the installed wheel
 distcheck: $(VENV)/.dev
 	$(BIN)/python scripts/check_dist.py
 

@@ -12,6 +12,8 @@ import numpy as np
 from PIL import Image
 
 import zoo
+from zoo.examples import CLIP_FPS, CLIP_SECONDS, CLIP_SIZE
+from zoo.examples import example_clip as write_clip
 
 _FORMATS = {".png": "PNG", ".jpg": "JPEG"}
 
@@ -89,18 +91,16 @@ def example_photos(directory: str | Path | None = None) -> list[Path]:
     return paths
 
 
-#: The example clip: file name, length (s), frame rate, frame size (width, height), credit.
+#: The example clip: file name and credit; its length, frame rate and size are the library's
+#: (:mod:`zoo.examples`, which writes it).
 CLIP_NAME = "astronaut_pan.mp4"
-CLIP_SECONDS = 4
-CLIP_FPS = 12
-CLIP_SIZE = (480, 360)
 CLIP_CREDIT = "made from scikit-image's astronaut photo (Eileen Collins, NASA; public domain)"
 
 
 def example_clip(directory: str | Path | None = None) -> Path | None:
-    """Write the example clip once: a slow pan and zoom over scikit-image's astronaut photo,
-    :data:`CLIP_SECONDS` s at :data:`CLIP_FPS` fps, :data:`CLIP_SIZE`, H.264 in MP4 (browser
-    playable). Written atomically, so a half-written clip never appears under its name.
+    """Write the example clip once: :func:`zoo.examples.example_clip` over scikit-image's
+    astronaut photo, :data:`CLIP_SECONDS` s at :data:`CLIP_FPS` fps, :data:`CLIP_SIZE`, H.264
+    in MP4 (browser playable), written atomically.
 
     Args:
         directory: Where to write it (default: the example photos' folder in the temp dir).
@@ -112,47 +112,15 @@ def example_clip(directory: str | Path | None = None) -> Path | None:
     if path.is_file():
         return path
     try:
-        import av
         from skimage import data
 
-        photo = Image.fromarray(np.asarray(data.astronaut())).convert("RGB")
+        photo = np.asarray(data.astronaut())
     except (ImportError, OSError):
         return None
-    # Encoded into zoo's locked temporary (faststart reopens the file by name), then renamed
-    # over the final name: a half-written clip never appears, and a killed writer's is cleaned.
-    with zoo.Temporary(path) as temporary:
-        _encode(str(temporary.path), _pan_and_zoom(photo, CLIP_SECONDS * CLIP_FPS, CLIP_SIZE), av)
-        temporary.commit(fsync=True)
+    try:
+        write_clip(photo, path, seconds=CLIP_SECONDS, fps=CLIP_FPS, size=CLIP_SIZE)
+    except zoo.MissingExtraError:  # no PyAV
+        return None
+    except FileExistsError:  # another process wrote it meanwhile
+        pass
     return path
-
-
-def _pan_and_zoom(photo: Image.Image, frames: int, size: tuple[int, int]) -> list[np.ndarray]:
-    """``frames`` RGB ``(H, W, 3)`` frames of ``size`` = (W, H): a window of the frame's aspect
-    ratio that zooms in from the whole width to 1/1.4 of it while panning right and
-    slightly down (sub-pixel steps, so the motion is smooth)."""
-    aspect = size[1] / size[0]
-    out = []
-    for index in range(frames):
-        t = index / max(frames - 1, 1)
-        width = photo.width / (1.0 + 0.4 * t)
-        height = min(width * aspect, photo.height)
-        left = (photo.width - width) * 0.35 * t
-        top = (photo.height - height) * 0.3 * t
-        box = (left, top, left + width, top + height)
-        out.append(np.asarray(photo.resize(size, Image.Resampling.BILINEAR, box=box)))
-    return out
-
-
-def _encode(path: str, frames: list[np.ndarray], av: Any) -> None:
-    """Write RGB frames as H.264 (``yuv420p``, ``faststart``) in MP4 at :data:`CLIP_FPS`."""
-    height, width = frames[0].shape[:2]
-    with av.open(path, "w", format="mp4", options={"movflags": "faststart"}) as container:
-        stream = container.add_stream("libx264", rate=CLIP_FPS)
-        stream.width, stream.height = width, height
-        stream.pix_fmt = "yuv420p"
-        stream.options = {"crf": "23", "preset": "veryfast"}
-        for pixels in frames:
-            for packet in stream.encode(av.VideoFrame.from_ndarray(pixels, format="rgb24")):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)

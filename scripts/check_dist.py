@@ -10,8 +10,10 @@
    ``SPACE_ID`` set (public mode), and one classification goes through its API.
 3. The wheel is installed into the same environment (not editable; its declared dependencies
    are what step 2 installed: the Space's requirements are generated from them), ``pip check``
-   passes, and the README's offline quick-start (its ``quick-start`` blocks) runs in an empty
-   directory outside the checkout, importing ``zoo`` from the installed wheel.
+   passes, and every library block of the README (each Python block but the demo's, as
+   ``scripts/run_readme.py --library`` selects them, shown outputs compared) runs in an empty
+   directory outside the checkout, importing ``zoo`` from the installed wheel, with the tests'
+   local Hub server (``tests/hub_server.py``) standing in for the Hub.
 
 Run by ``make test`` (CI) after pytest; it needs the network only for PyPI (pip's cache makes
 a second run fast). Exit status 1 with the failing step on the last line.
@@ -131,20 +133,34 @@ def start_space(python: Path, folder: Path, env: dict[str, str]) -> None:
         process.wait(timeout=30)
 
 
-def quick_start(python: Path, wheel: Path, work: Path, env: dict[str, str]) -> None:
-    """Install the wheel (no deps: step 2 has them), pip check, run the quick-start."""
+def install_wheel(python: Path, wheel: Path, work: Path, env: dict[str, str]) -> None:
+    """Install the wheel (no deps: step 2 has them), pip check, and see ``zoo`` import from it
+    in ``work``."""
     run([str(python), *PIP, "--no-deps", str(wheel)])
     run([str(python), "-m", "pip", "check"])
     where = run([str(python), "-c", "import zoo; print(zoo.__file__)"], cwd=work, env=env)
     if str(python.parents[1]) not in where:
         raise CheckFailed(f"zoo was imported from {where.strip()}, not the installed wheel")
-    out = run(
-        [str(python), str(ROOT / "scripts" / "run_readme.py"), str(ROOT / "README.md"),
-         "--tag", "quick-start"],
-        cwd=work,
-        env=env,
-        timeout=600,
-    )  # fmt: skip
+
+
+def readme_library_blocks(python: Path, work: Path, env: dict[str, str]) -> None:
+    """Run the README's library blocks with ``python`` in the empty folder ``work``, against
+    the tests' local Hub server (``push_to_hub`` and ``hf-hub:`` loads need a Hub)."""
+    sys.path.insert(0, str(ROOT))
+    from run_readme import free_port  # this script's neighbour (scripts/ is on sys.path)
+
+    from tests.hub_server import HubServer
+
+    with HubServer(free_port()) as hub:
+        hub_env = {**env, "HF_ENDPOINT": hub.url, "HF_HUB_OFFLINE": "0", "HF_HUB_DISABLE_XET": "1",
+                   "HF_TOKEN": "hf_dummy_token_for_the_local_hub"}  # fmt: skip
+        out = run(
+            [str(python), str(ROOT / "scripts" / "run_readme.py"), str(ROOT / "README.md"),
+             "--library"],
+            cwd=work,
+            env=hub_env,
+            timeout=900,
+        )  # fmt: skip
     print("    " + out.strip().replace("\n", "\n    "))
 
 
@@ -170,9 +186,10 @@ def main(argv: list[str] | None = None) -> int:
             run([sys.executable, str(ROOT / "space" / "push.py"), "--stage", str(work / "space")])
             start_space(python, work / "space", env)
             print(f"    {time.perf_counter() - start:.0f} s")
-            start = step("install the wheel, pip check, README quick-start outside the checkout")
-            (work / "quick-start").mkdir()
-            quick_start(python, wheel, work / "quick-start", env)
+            start = step("install the wheel, pip check, README library blocks outside the checkout")
+            (work / "readme").mkdir()
+            install_wheel(python, wheel, work / "readme", env)
+            readme_library_blocks(python, work / "readme", env)
             print(f"    {time.perf_counter() - start:.0f} s")
         except CheckFailed as failure:
             print(f"FAILED: {failure}", flush=True)

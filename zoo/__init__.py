@@ -4,7 +4,7 @@ Quick start::
 
     import zoo
     model = zoo.create_model("tf_efficientnet_lite0.in1k", pretrained=True)
-    zoo.classify(model, "photo.jpg")  # [("tiger cat", 0.39), ...]
+    zoo.classify(model, "cat.jpg")  # [("tiger cat", 0.378...), ...]: (label, float), best first
     result = zoo.segment(segmenter, "street.jpg")  # .mask, .overlay(), .class_shares()
 
 Importing ``zoo`` registers its architectures in timm's registry; it opens no network

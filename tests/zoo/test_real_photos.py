@@ -22,6 +22,14 @@ def test_cat_photo_top1_is_a_cat(lite0):
     assert sum(p for label, p in top if label in CAT_CLASSES) > 0.8
 
 
+def test_results_are_plain_python_types(lite0):
+    """Printed results read as the README shows them (``0.38``, not ``np.float64(0.38)``)."""
+    single = zoo.classify(lite0, data.chelsea(), top_k=3)
+    batch = zoo.classify(lite0, [data.chelsea(), data.coffee()], top_k=2, tta="flip")
+    for label, probability in [*single, *batch[0], *batch[1]]:
+        assert type(label) is str and type(probability) is float
+
+
 def test_coffee_photo_is_espresso(lite0):
     label, probability = zoo.classify(lite0, data.coffee(), top_k=1)[0]
     assert label == "espresso" and probability > 0.5

@@ -40,6 +40,7 @@ def test_result_is_at_the_original_size_with_labels_and_shares(model, photo):
     assert result.input_size == (96, 129)  # short side to the input size's (96), keep ratio
     assert result.labels == zoo.get_labels(model) and len(result.palette) == 3
     shares = result.class_shares()
+    assert all(type(k) is str and type(v) is float for k, v in shares.items())  # print as floats
     assert sum(shares.values()) == pytest.approx(1.0)
     assert list(shares.values()) == sorted(shares.values(), reverse=True)
     assert result.overlay(0.3).size == result.colorize().size == (203, 151)
