@@ -2,10 +2,10 @@
 one or two models side by side, with the frames per second each sustains here.
 
 The browser sends webcam frames through Gradio's own streaming (``gr.Image(streaming=True)``
-and ``.stream``): one queued event per stream, fed a frame every :data:`STREAM_EVERY` s. Each
-chosen model runs :func:`zoo.segment_frames` on the visitor's frames (so smoothing carries from
-frame to frame); a model slower than :data:`MAX_LIVE_MS` per frame is stopped with a note
-pointing to the Segment and Video tabs.
+and ``.stream``): one queued event per stream, offered a frame every :data:`STREAM_EVERY` s
+once the last answer is back. Each chosen model runs :func:`zoo.segment_frames` on the
+visitor's frames (one stream per visitor and model, with its own frame rate); a model slower than
+:data:`MAX_LIVE_MS` per frame is stopped with a note pointing to the Segment and Video tabs.
 """
 
 from __future__ import annotations
@@ -32,8 +32,10 @@ from .uploads import chosen_names
 
 MAX_MODELS = 2
 INFO = "One or two; the bundled person models keep up with a webcam on a CPU."
-#: Seconds between webcam frames the browser sends (at most 20 frames/s).
-STREAM_EVERY = 0.05
+#: How often (seconds) the browser offers a webcam frame; it sends one only when the previous
+#: answer is back, so this caps the rate at 40 frames/s and adds at most this wait per frame
+#: (0.05 s held one person model at 16 frames/s, 0.025 s at 23; benchmarks/live.py).
+STREAM_EVERY = 0.025
 #: A model slower than this per frame (fewer than 4 frames/s) is stopped.
 MAX_LIVE_MS = 250.0
 #: Frames after the first a model runs before it can be stopped as too slow.
