@@ -78,7 +78,7 @@ def prepare() -> int:
     for name, why in warmup.skipped.items():
         print(f"vision-zoo: {name} not prepared: {why}", file=sys.stderr)
     print(f"vision-zoo: {warmup.status()}", flush=True)
-    return 1 if warmup.skipped else 0
+    return 0 if len(warmup.done) == len(warmup.models) else 1
 
 
 def _report(warmup: Warmup) -> None:

@@ -11,6 +11,7 @@ visitor's frames (one stream per visitor and model, with its own frame rate); a 
 from __future__ import annotations
 
 import importlib.util
+import logging
 import threading
 import time
 from collections import OrderedDict, deque
@@ -27,9 +28,11 @@ from . import backends, picker
 from .cards import Card, Job, run_cards
 from .examples import example_clip
 from .models import LoadedModel, ModelCache, segmentation_choices
+from .names import cut_echoes, name_html
 from .policy import Policy
 from .uploads import chosen_names
 
+logger = logging.getLogger(__name__)
 MAX_MODELS = 2
 INFO = "One or two; the bundled person models keep up with a webcam on a CPU."
 #: How often (seconds) the browser offers a webcam frame; it sends one only when the previous
@@ -38,14 +41,18 @@ INFO = "One or two; the bundled person models keep up with a webcam on a CPU."
 STREAM_EVERY = 0.025
 #: A model slower than this per frame (fewer than 4 frames/s) is stopped.
 MAX_LIVE_MS = 250.0
-#: Frames after the first a model runs before it can be stopped as too slow.
+#: Frames after the first a model runs before its median can stop it as too slow.
 MIN_FRAMES_TO_STOP = 8
+#: One warm frame this many times :data:`MAX_LIVE_MS` stops a model at once.
+SLOW_FRAME_FACTOR = 4
 #: The frames/s shown is over this many seconds of the latest frames.
 FPS_WINDOW_S = 2.0
 #: Frames wider than this are scaled down (by the browser's size, kept) before the models.
 MAX_WIDTH = 1280
-#: How long one public stream may run before the next visitor's turn (seconds).
+#: How long one stream may run before the next visitor's turn (seconds): a public server's,
+#: and a local one's (one stream runs at a time; the next waits in the queue).
 PUBLIC_SECONDS = 60
+LOCAL_SECONDS = 600
 #: Visitors whose stream state (each model's frame stream) a server keeps.
 MAX_SESSIONS = 16
 OPACITY = 0.5
@@ -93,8 +100,9 @@ class FpsMeter:
 
 
 class _Latest:
-    """An endless iterator that yields the frame last :meth:`put` (the feed of one model's
-    :func:`zoo.segment_frames` stream, which never reads ahead)."""
+    """The feed of one model's :func:`zoo.segment_frames` stream: each read yields the frame
+    last :meth:`put`. The stream reads one frame per result (``batch_size=1``, never ahead),
+    so every read follows a put; a read without one is a bug, said as such."""
 
     def __init__(self) -> None:
         self.frame: np.ndarray | None = None
@@ -103,7 +111,9 @@ class _Latest:
         self.frame = frame
 
     def __iter__(self) -> Iterator[np.ndarray]:
-        while self.frame is not None:
+        while True:
+            if self.frame is None:
+                raise RuntimeError("the live feed was read without a new frame")
             frame, self.frame = self.frame, None
             yield frame
 
@@ -119,19 +129,32 @@ class LiveModel:
     meter: FpsMeter = field(default_factory=FpsMeter)
     stopped: str | None = None
 
-    def step(self, frame: np.ndarray) -> np.ndarray:
-        """The overlay of ``frame`` (``(H, W, 3)`` uint8), timed into the meter.
+    def step(self, frame: np.ndarray) -> np.ndarray | None:
+        """The overlay of ``frame`` (``(H, W, 3)`` uint8), timed into the meter; None when
+        the model failed on it (logged with its traceback, and :attr:`stopped` says so).
 
         Raises:
-            zoo.ZooError: The frame cannot be segmented.
+            zoo.ZooError: The frame cannot be segmented (the zoo's message is the visitor's).
         """
         self.feed.put(frame)
-        result = next(self.results)
+        try:
+            result = next(self.results)
+        except zoo.ZooError:
+            raise
+        except (Exception, StopIteration) as exc:  # a bug or a broken backend: stop this model
+            logger.exception("live stream of %s failed", self.loaded.name, exc_info=exc)
+            self.stopped = f"stopped: it failed on a frame ({type(exc).__name__})"
+            return None
+        # not added to the model's recent runs: those are the photo tabs' (photo-sized) runs
         self.meter.add(result.latency_ms)
-        self.loaded.record(self.backend, result.latency_ms)
-        if len(self.meter.times) >= MIN_FRAMES_TO_STOP and self.meter.median_ms > MAX_LIVE_MS:
+        warm = self.meter.times
+        if warm and (
+            warm[-1] > SLOW_FRAME_FACTOR * MAX_LIVE_MS
+            or (len(warm) >= MIN_FRAMES_TO_STOP and self.meter.median_ms > MAX_LIVE_MS)
+        ):
+            ms = warm[-1] if len(warm) < MIN_FRAMES_TO_STOP else self.meter.median_ms
             self.stopped = (
-                f"stopped: {self.meter.median_ms:.0f} ms per frame here is too slow for live "
+                f"stopped: {ms:.0f} ms per frame here is too slow for live "
                 f"(limit {MAX_LIVE_MS:.0f} ms); try it in the Segment or Video tab"
             )
         return overlay(frame, result, OPACITY)
@@ -206,15 +229,15 @@ def step_all(cards: list[LiveCard], frame: np.ndarray) -> list[Any]:
         live = card.result
         if live is None or live.stopped:
             why = card.error if live is None else live.stopped
-            views += [None, f"### {card.name}\n**Unavailable:** {why}"]
+            views += [None, f"### {name_html(card.name)}\n**Unavailable:** {why}"]
             stats.append({"name": card.name, "ok": False, "error": why})
             continue
         try:
             image = live.step(frame)
         except zoo.ZooError as exc:
-            live.stopped = str(exc)
+            live.stopped = cut_echoes(str(exc), card.name)
         if live.stopped:
-            views += [None, f"### {card.name}\n**Unavailable:** {live.stopped}"]
+            views += [None, f"### {name_html(card.name)}\n**Unavailable:** {live.stopped}"]
             stats.append({"name": card.name, "ok": False, "error": live.stopped})
             continue
         views += [image, line(card.name, live, frame.shape[1], frame.shape[0])]
@@ -229,7 +252,7 @@ def step_all(cards: list[LiveCard], frame: np.ndarray) -> list[Any]:
 def line(name: str, live: LiveModel, width: int, height: int) -> str:
     """``"### name\n**17.2 frames/s** · 31 ms per frame (median of 50) · 640×480 · ONNX
     Runtime"``; on the first frame, its time (a cold run)."""
-    meter, ran_on = live.meter, backends.label(live.backend)
+    meter, ran_on, name = live.meter, backends.label(live.backend), name_html(name)
     if not meter.times:
         return (f"### {name}\nfirst frame {meter.first_ms or 0:.0f} ms (a cold run) · "
                 f"{width}×{height} · {ran_on}")  # fmt: skip
@@ -321,7 +344,7 @@ def build(cache: ModelCache, policy: Policy | None = None) -> None:
         outputs=[*outputs, raw],
         api_name="live_frame",
         stream_every=STREAM_EVERY,
-        time_limit=PUBLIC_SECONDS if policy.public else None,
+        time_limit=PUBLIC_SECONDS if policy.public else LOCAL_SECONDS,
         show_progress="hidden",
         **live,
     )

@@ -16,9 +16,10 @@ In public mode:
   anything is downloaded) is at most ``VISION_ZOO_HUB_MAX_MB`` (default 200) and fits in the
   process's download budget ``VISION_ZOO_HUB_BUDGET_MB`` (default 1000). Files already in the
   local cache are not counted.
-- Every model run shares one concurrency group of :data:`PUBLIC_CONCURRENCY` slots, the
-  queue holds at most :data:`PUBLIC_QUEUE` waiting runs, and a visitor (a browser session) has
-  at most one run at a time (:class:`SessionGuard`).
+- Every photo and video run shares one concurrency group of :data:`PUBLIC_CONCURRENCY`
+  slots, the queue holds at most :data:`PUBLIC_QUEUE` waiting runs, and a visitor (a browser
+  session) has at most one such run at a time (:class:`SessionGuard`). A Live stream holds a
+  slot of its own (one stream at a time, cut after ``demo.live_tab.PUBLIC_SECONDS``).
 - Messages shown to visitors never contain server paths (:meth:`Policy.public_text`).
 
 A refusal is one sentence that says what to do instead; nothing is read or downloaded

@@ -17,6 +17,10 @@ from .policy import Policy, guard_for
 from .warmup import Warmup
 
 MAX_FILE_SIZE = "20mb"
+#: Gradio's ``delete_cache``: every 2 minutes, the uploads and outputs older than 10 minutes
+#: go. Each Live frame is an upload and one output image per model (about 40 KB each), so a
+#: stream adds about 2–3 MB/s; without this the cache would fill the disk.
+CACHE_CLEANUP = (120, 600)
 
 INTRO = """# vision-zoo · compare models side by side
 **Classify**: up to four ImageNet classifiers on one photo (top-5, latency, size).
@@ -63,7 +67,7 @@ def build_demo(
         else "unreachable — only bundled, installed or cached weights load"
     )
     photos = example_photos()
-    with gr.Blocks(title="vision-zoo · compare models") as demo:
+    with gr.Blocks(title="vision-zoo · compare models", delete_cache=CACHE_CLEANUP) as demo:
         gr.Markdown(INTRO)
         mode = f" {PUBLIC_NOTE}" if policy.public else ""
         gr.Markdown(f"Hugging Face Hub: {hub}.{mode}", elem_id="hub-status")

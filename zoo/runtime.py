@@ -245,11 +245,15 @@ TIMING_PHOTO = (640, 480)
 
 
 def timing_input_size(model: nn.Module) -> tuple[int, int, int]:
-    """``(3, H, W)``: the input :func:`fastest_backend` times ``model`` at.
+    """The input :func:`fastest_backend` times ``model`` at.
 
-    A classifier: its ``input_size`` (it always sees its crop). A segmentation model: what its
-    test-time resize makes of a :data:`TIMING_PHOTO` (the photo itself for a model that resizes
-    internally).
+    Args:
+        model: A zoo or timm model (one without a ``pretrained_cfg`` is timed at 224×224).
+
+    Returns:
+        ``(3, H, W)``: a classifier's ``input_size`` (it always sees its crop); for a
+        segmentation model, what its test-time resize makes of a :data:`TIMING_PHOTO` (the
+        640×480 photo itself for a model that resizes internally: ``(3, 480, 640)``).
     """
     nominal = tuple(int(v) for v in (cfg_dict(model).get("input_size") or (3, 224, 224)))
     try:
@@ -278,7 +282,7 @@ def fastest_backend(model: nn.Module, repeats: int = 3) -> str:
         return "pytorch"
     path = cached_export(model)
     size = timing_input_size(model)
-    key = f"{os.cpu_count()}cpu-{torch.get_num_threads()}t-{size[1]}x{size[2]}"
+    key = f"{os.cpu_count()}cpu-{torch.get_num_threads()}t-{size[2]}x{size[1]}"  # W×H
     choice_file = path.with_suffix(f".{key}.json")
     try:
         choice = str(json.loads(choice_file.read_text(encoding="utf-8"))["backend"])

@@ -22,7 +22,7 @@ from torch import Tensor, nn
 
 from .atomic import Temporary
 from .errors import ConfigError, InvalidImageError, InvalidVideoError, require
-from .images import MAX_PIXELS
+from .images import MAX_PIXELS, _to_rgb, check_size
 from .labels import get_labels, get_palette
 from .pipeline import Preprocess, apply_backend, device_and_dtype, mask_at, upsample
 from .segment import SegmentationResult
@@ -43,7 +43,9 @@ class VideoResult:
         size: ``(width, height)`` of the output frames: the source's as displayed (its
             rotation applied), cropped to even sizes as H.264 needs.
         class_shares: Per frame, label → fraction of pixels.
-        seconds: Wall time spent decoding, in the model, drawing + encoding, and in total.
+        seconds: Wall time (seconds) spent decoding (``"decode"``), preprocessing, in the
+            model and making masks (``"model"``), drawing overlays and encoding them
+            (``"encode"``), and in total (``"total"``).
         truncated: Whether the clip was cut at ``max_seconds``.
         duration: Length of the output in seconds, from the source's timestamps (a
             variable-frame-rate clip keeps its timing).
@@ -565,7 +567,8 @@ def segment_frames(
 
     Args:
         model: A segmentation model (PyTorch or :class:`zoo.ORTModel`); switched to eval mode.
-        frames: RGB frames: PIL images (any mode, converted to RGB) or ``(H, W, 3)`` uint8
+        frames: RGB frames: PIL images (any mode, converted as :func:`zoo.load_image`
+            converts it: transparency over white, 16-bit by its range) or ``(H, W, 3)`` uint8
             arrays. Their size may change between frames.
         batch_size: Frames per forward pass.
         stride: Run the model on every ``stride``-th frame; frames in between reuse the last
@@ -581,11 +584,13 @@ def segment_frames(
         milliseconds (0.0 for a frame that reused the previous mask).
 
     Raises:
-        ConfigError: Bad ``batch_size``/``stride``/``smoothing``, or not a segmentation model
-            (raised at the call, before any frame is read).
+        ConfigError: Bad ``batch_size``/``stride``/``smoothing``/``backend``, or not a
+            segmentation model (raised at the call, before any frame is read).
+        MissingExtraError: ``backend`` needs ONNX Runtime and it is not installed (at the call).
         InvalidImageError: A frame that is neither a PIL image nor an ``(H, W, 3)`` uint8
-            array, or has more pixels than :data:`zoo.images.MAX_PIXELS` (raised when that
-            frame is read).
+            array, or whose size :func:`zoo.load_image` would refuse (too many pixels, an
+            extreme aspect ratio); raised when that frame is read, before the results of the
+            frames batched with it (``batch_size > 1``) are yielded.
     """
     _check_stream_settings(batch_size, stride, smoothing)
     settings = _Settings(Preprocess.of(model, task="segmentation"), get_labels(model),
@@ -620,23 +625,21 @@ def _results(
 
 
 def _rgb_frame(frame: Any, number: int) -> np.ndarray:
-    """``frame`` as an ``(H, W, 3)`` uint8 array, or InvalidImageError naming it."""
+    """``frame`` as an ``(H, W, 3)`` uint8 array (a PIL image converted as
+    :func:`zoo.load_image` converts it), or InvalidImageError naming it."""
     if isinstance(frame, Image.Image):
-        frame = np.asarray(frame.convert("RGB"))
+        check_size(frame.width, frame.height, name=f"Frame {number}")
+        return np.asarray(_to_rgb(frame))
     if not (
         isinstance(frame, np.ndarray) and frame.dtype == np.uint8 and frame.ndim == 3
-        and frame.shape[2] == 3 and min(frame.shape[:2]) > 0
+        and frame.shape[2] == 3
     ):  # fmt: skip
         what = (f"a {frame.dtype} array of shape {frame.shape}" if isinstance(frame, np.ndarray)
                 else f"a {type(frame).__name__}")  # fmt: skip
         raise InvalidImageError(
             f"Frame {number} is {what}; frames must be PIL images or (H, W, 3) uint8 RGB arrays."
         )
-    if frame.shape[0] * frame.shape[1] > MAX_PIXELS:
-        raise InvalidImageError(
-            f"Frame {number} has {frame.shape[1]}×{frame.shape[0]} pixels, more than the "
-            f"limit of {MAX_PIXELS:,}."
-        )
+    check_size(frame.shape[1], frame.shape[0], name=f"Frame {number}")
     return frame
 
 

@@ -7,11 +7,13 @@ from pathlib import Path
 import numpy as np
 from gradio import processing_utils
 
-from demo import build_demo, gradio_cache
+from demo import build_demo, gradio_cache, ui
 
 
 def test_the_same_image_again_leaves_the_cached_file_alone(tmp_path):
-    build_demo()  # installs the fix
+    demo = build_demo()  # installs the fix
+    # a Live stream writes an upload and an output per frame: old ones must go
+    assert demo.delete_cache == ui.CACHE_CLEANUP and ui.CACHE_CLEANUP[1] <= 3600
     assert processing_utils.save_pil_to_cache is gradio_cache.save_pil_to_cache
     pixels = np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8)
     path = Path(processing_utils.save_img_array_to_cache(pixels, str(tmp_path), format="png"))

@@ -81,3 +81,14 @@ def test_bad_settings_fail_at_the_call(model):
         zoo.segment_frames(model, [], batch_size=0)
     with pytest.raises(zoo.ConfigError, match="segmentation model"):
         zoo.segment_frames(zoo.create_model("resnet20_cifar"), [])
+
+
+def test_pil_frames_are_converted_as_load_image_converts_them(model, frames):
+    """A half-transparent RGBA frame is composited over white, as zoo.segment sees it."""
+    rgba = Image.fromarray(frames[0]).convert("RGBA")
+    rgba.putalpha(128)
+    (result,) = zoo.segment_frames(model, [rgba])
+    np.testing.assert_array_equal(result.mask, zoo.segment(model, rgba, mode="whole").mask)
+    assert np.asarray(result.image).mean() > frames[0].mean() + 40  # lightened by the white
+    with pytest.raises(zoo.InvalidImageError, match="Frame 0 is 4000×2 pixels, an aspect"):
+        next(zoo.segment_frames(model, [np.zeros((2, 4000, 3), np.uint8)]))
