@@ -26,6 +26,7 @@ from . import backends, picker
 from .cards import Card, Job, run_cards
 from .examples import CLIP_CREDIT, example_clip
 from .models import ModelCache, loading_progress, segmentation_choices
+from .names import name_html
 from .policy import Policy, SessionGuard
 from .uploads import chosen_names, opacity_value, upload_path
 
@@ -214,7 +215,7 @@ def card_line(card: VideoCard) -> str:
     result = card.result
     classes = ", ".join(f"*{k}* {v:.0%}" for k, v in list(mean_shares(result).items())[:3])
     return (
-        f"### {card.name}\n{result.frames} frames at {result.fps:.3g} fps · "
+        f"### {name_html(card.name)}\n{result.frames} frames at {result.fps:.3g} fps · "
         f"**{result.processing_fps:.1f} frames/s** processed, all stages · "
         f"{frame_times(result)} ({backends.label(card.backend)}) · "
         f"{(card.params or 0) / 1e6:.2f} M params  \n"
