@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from PIL import Image
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset, Subset, default_collate
 from torchvision.transforms.v2 import functional as TF
@@ -190,6 +191,85 @@ def _progress(iterable: Iterable[Any], total: int, enabled: bool, unit: str) -> 
 
     # disable=None: a bar on a terminal only, so logs and pipes get no carriage returns
     return tqdm(iterable, total=total, unit=unit, leave=False, disable=None if enabled else True)
+
+
+#: Most bytes of decoded samples that :class:`SharedSamples` keeps in memory (1 GiB).
+SHARED_BYTES = 1 << 30
+
+
+class SharedSamples:
+    """One split's samples decoded once and handed to every model of a comparison, where they
+    fit in memory: the first model's :meth:`samples` decodes them all (in ``workers``
+    processes) and keeps them; later models get the same objects. Each model still applies
+    its own test-time resize, normalisation or crop to them.
+
+    Whether they fit is estimated from the first sample (its pixels' bytes × the samples);
+    above ``max_bytes``, or when a sample cannot be read, nothing is kept and each model
+    decodes the split itself (an unreadable sample then fails each evaluation as usual).
+
+    Args:
+        max_bytes: The most bytes of decoded pixels (and masks) to keep.
+    """
+
+    def __init__(self, max_bytes: int = SHARED_BYTES) -> None:
+        self.max_bytes = max_bytes
+        self.kept: list[Any] | None = None
+        self.decided = False  # whether the first model decided to keep the samples
+
+    @property
+    def shared(self) -> bool:
+        """Whether the samples were decoded once and kept."""
+        return self.kept is not None
+
+    def samples(self, dataset: Dataset, workers: int = 0) -> Dataset:
+        """``dataset``'s samples as a list kept for the next model, or ``dataset`` itself
+        where they do not fit (or were not kept for the first model).
+
+        Raises:
+            zoo.ConfigError: A dataset of another length than the first model's.
+        """
+        size = len(dataset)  # type: ignore[arg-type]
+        if self.decided:
+            if self.kept is not None and len(self.kept) != size:
+                raise zoo.ConfigError(
+                    f"shared samples: {len(self.kept)} decoded, but this model's split has {size}"
+                )
+            return dataset if self.kept is None else _Kept(self.kept)
+        self.decided = True
+        try:
+            first = dataset[0] if size else None
+            if first is None or _nbytes(first) * size > self.max_bytes:
+                return dataset
+            loader = _loader(dataset, 1, workers, _single, torch.device("cpu"))
+            self.kept = list(checked(loader))
+        except zoo.ZooError:  # the evaluation reads the split again and reports it
+            self.kept = None
+            return dataset
+        return _Kept(self.kept)
+
+
+class _Kept(Dataset):
+    """A list of samples as a map-style dataset."""
+
+    def __init__(self, samples: list[Any]) -> None:
+        self.items = samples
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, index: int) -> Any:
+        return self.items[index]
+
+
+def _nbytes(sample: Any) -> int:
+    """Bytes of the pixels, masks and arrays in ``sample`` (a tuple or one item)."""
+    if isinstance(sample, (tuple, list)):
+        return sum(_nbytes(item) for item in sample)
+    if isinstance(sample, Tensor):
+        return sample.numel() * sample.element_size()
+    if isinstance(sample, Image.Image):
+        return sample.width * sample.height * len(sample.getbands())
+    return int(getattr(sample, "nbytes", 0))
 
 
 class TestInputs(Dataset):

@@ -20,6 +20,8 @@ only in what they pass it:
 from __future__ import annotations
 
 import contextlib
+import statistics
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from functools import partial
 from typing import Any, cast
@@ -196,6 +198,61 @@ def evaluate(
 
 
 # -- python -m train.validate -----------------------------------------------------------------
+class ForwardTimer:
+    """Times every call of ``model`` while active (a context manager): the wall-clock time of
+    its forward pass alone, inputs already on its device (the decoding, resizing, copying,
+    argmax and metrics around it are left out; on a GPU, queued work is synchronised before
+    and after each call), divided by the images in the call.
+
+    With ``--mode slide`` or ``--tta flip`` one image takes several calls (windows, the mirror
+    image), each timed on its own; the median is then per window or view, not per image.
+
+    Args:
+        model: The module whose calls are timed (forward hooks, removed on exit).
+        enabled: False: a no-op (nothing timed, :meth:`median_ms` None).
+    """
+
+    def __init__(self, model: nn.Module, enabled: bool = True) -> None:
+        self.model, self.enabled = model, enabled
+        self.per_image_ms: list[float] = []  # one per call, in call order
+        self._start = 0.0
+        self._hooks: list[Any] = []
+
+    def __enter__(self) -> ForwardTimer:
+        if self.enabled:
+            self._hooks = [self.model.register_forward_pre_hook(self._before),
+                           self.model.register_forward_hook(self._after)]  # fmt: skip
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for hook in self._hooks:
+            hook.remove()
+        self._hooks = []
+
+    def _before(self, module: nn.Module, args: tuple[Any, ...]) -> None:
+        _synchronize(args)
+        self._start = time.perf_counter()
+
+    def _after(self, module: nn.Module, args: tuple[Any, ...], output: Any) -> None:
+        _synchronize(args)
+        seconds = time.perf_counter() - self._start
+        images = len(args[0]) if args and isinstance(args[0], Tensor) else 1
+        self.per_image_ms.append(1000.0 * seconds / max(images, 1))
+
+    def median_ms(self) -> float | None:
+        """The median milliseconds per image over the calls, the first (cold: memory
+        allocation, kernel selection) left out when at least two others remain; None when
+        there was no call."""
+        times = self.per_image_ms[1:] if len(self.per_image_ms) >= 3 else self.per_image_ms
+        return statistics.median(times) if times else None
+
+
+def _synchronize(args: tuple[Any, ...]) -> None:
+    """Wait for the GPU work queued on the first argument's device (none on a CPU)."""
+    if args and isinstance(args[0], Tensor) and args[0].is_cuda:
+        torch.cuda.synchronize(args[0].device)
+
+
 def evaluate_segmentation(
     model: nn.Module,
     dataset: Dataset,

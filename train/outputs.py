@@ -138,6 +138,54 @@ def plot_confusion_matrix(
         figure.savefig(file, format="png")
 
 
+def plot_comparison(results: list[dict[str, Any]], path: str | Path, title: str = "") -> None:
+    """A comparison as a PNG scatter, written atomically: the main metric (mIoU or top-1,
+    percent) against the median forward-pass latency (milliseconds per image), one labelled
+    point per evaluated model (a failed one is listed under the plot instead). The latency
+    axis is logarithmic when the slowest model is over 20× the fastest.
+
+    Args:
+        results: :func:`train.compare.compare`'s list.
+        path: The ``.png`` to write.
+        title: A title above the plot (e.g. the data and split).
+
+    Raises:
+        OSError: The file cannot be written.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display: a file only
+    from matplotlib.figure import Figure
+
+    evaluated = [r for r in results if "error" not in r]
+    segmentation = any("mIoU" in r for r in evaluated)
+    metric, label = ("mIoU", "mIoU (%)") if segmentation else ("top1", "top-1 (%)")
+    done = [r for r in evaluated if r.get("latency_ms") is not None and r.get(metric) is not None]
+    failed = [r["model"] for r in results if all(r is not d for d in done)]
+    figure = Figure(figsize=(6.4, 4.8), dpi=100)
+    axes = figure.add_subplot()
+    for result in done:
+        x, y = result["latency_ms"], result[metric]
+        axes.scatter([x], [y], s=36, zorder=2)
+        name = result["model"] if len(result["model"]) <= 40 else "…" + result["model"][-39:]
+        axes.annotate(name, (x, y), xytext=(5, 4), textcoords="offset points", fontsize=8,
+                      annotation_clip=False)  # fmt: skip
+    axes.margins(0.3, 0.15)  # room for the labels right of the points
+    latencies = [r["latency_ms"] for r in done if r["latency_ms"] > 0]
+    if latencies and max(latencies) > 20 * min(latencies):
+        axes.set_xscale("log")
+    axes.set_xlabel("latency (ms per image, median forward pass)")
+    axes.set_ylabel(label)
+    axes.grid(True, alpha=0.3)
+    if title:
+        axes.set_title(title, fontsize=9)
+    if failed:
+        figure.text(0.01, 0.01, "not plotted: " + ", ".join(failed), fontsize=7)
+    figure.tight_layout(rect=(0, 0.04 if failed else 0, 1, 1))
+    with zoo.atomic_write(path) as file:
+        figure.savefig(file, format="png")
+
+
 #: The evaluators' metrics that are fractions in [0, 1]; a saved model records them in percent,
 #: as published weights do (:class:`zoo.meta.ZooMeta`'s ``metrics``).
 FRACTIONS = ("top1", "top5", "mIoU", "mAcc", "pixel_acc")

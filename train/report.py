@@ -140,6 +140,68 @@ def report(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+#: The comparison table's metric columns per task: (title, result key), percent.
+COMPARED = {
+    "segmentation": (("mIoU", "mIoU"), ("mAcc", "mAcc"), ("aAcc", "aAcc")),
+    "classification": (("top-1", "top1"), ("top-5", "top5")),
+}
+
+
+def comparison_table(
+    results: Sequence[dict[str, Any]], data: str, split: str, shared: bool = False
+) -> str:
+    """One row per model: name, parameters (millions), the task's metrics (percent), the
+    median forward-pass latency (milliseconds per image) and the images evaluated; a model
+    that failed gets its error instead. A title line above says what was measured where.
+
+    Args:
+        results: :func:`train.compare.compare`'s list.
+        data: The ``--data`` they ran on.
+        split: The split.
+        shared: Whether the samples were decoded once for all models.
+    """
+    done = [result for result in results if "error" not in result]
+    task = "segmentation" if any("mIoU" in result for result in done) else "classification"
+    titles = ["model", "params (M)", *(t for t, _ in COMPARED[task]), "ms/image", "images"]
+    rows = [
+        [
+            result["model"],
+            f"{result['params'] / 1e6:.2f}",
+            *(_cell(result[key]) for _, key in COMPARED[task]),
+            _cell(result["latency_ms"], 2, "n/a"),
+            str(result["images"]),
+        ]
+        for result in done
+    ]
+    widths = [max(len(cells[i]) for cells in [titles, *rows]) for i in range(len(titles))]
+    widths[0] = max(widths[0], *(len(result["model"]) for result in results))
+
+    def line(cells: Sequence[str]) -> str:
+        numbers = zip(cells[1:], widths[1:], strict=True)
+        padded = [cells[0].ljust(widths[0]), *(cell.rjust(width) for cell, width in numbers)]
+        return "| " + " | ".join(padded) + " |"
+
+    rule = "+-" + "-+-".join("-" * width for width in widths) + "-+"
+    body = iter(rows)
+    lines = [rule, line(titles), rule]
+    for result in results:
+        if "error" in result:
+            lines.append(f"| {result['model'].ljust(widths[0])} | {result['error']}")
+        else:
+            lines.append(line(next(body)))
+    devices = sorted({str(result.get("device")) for result in done})
+    batches = sorted({int(result.get("batch_size", 1)) for result in done})
+    settings = [result.get("mode", "whole") for result in done[:1] if "mIoU" in result]
+    settings += ["flip"] if any(result.get("tta") for result in done) else []
+    title = (
+        f"{len(results)} models on {data} ({', '.join([split, *settings])}); ms/image: median "
+        f"forward pass in batches of {'/'.join(map(str, batches)) or 'n/a'} on "
+        f"{', '.join(devices) or 'n/a'}; samples "
+        f"{'decoded once for all models' if shared else 'decoded by each model'}"
+    )
+    return "\n".join([title, *lines, rule])
+
+
 def _jsonable(value: Any) -> Any:
     """``value`` with NaN and infinities (e.g. the loss of diverged weights) as None."""
     if isinstance(value, float) and not math.isfinite(value):
@@ -151,8 +213,9 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def write_json(result: dict[str, Any], path: str) -> None:
-    """``result`` as JSON, written atomically (undefined values are ``null``)."""
+def write_json(result: dict[str, Any] | list[dict[str, Any]], path: str) -> None:
+    """``result`` (one model's, or a comparison's list) as JSON, written atomically (undefined
+    values are ``null``)."""
     with zoo.atomic_write(path, "w") as file:
         json.dump(_jsonable(result), file, indent=2, allow_nan=False)
         file.write("\n")

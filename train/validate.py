@@ -14,7 +14,13 @@ Classification: top-1/top-5 (percent) and the loss with the training's evaluatio
 When the data set is the one a tag's published mIoU was measured on, both are printed (for a
 saved model, the mIoU its config.json records).
 
-Exit codes: 0 done, 2 bad model name, checkpoint, data set or option (one line on stderr).
+Several models of one task (``--model A --model B ...``, see :mod:`train.compare`) are each
+evaluated this way on the same split and printed as one table (name, parameters, metrics,
+latency: the median milliseconds per image of the model's forward pass in that evaluation,
+images); ``--plot PNG`` draws the main metric against that latency, ``--out`` writes a list.
+
+Exit codes: 0 done, 2 bad model name, checkpoint, data set or option (one line on stderr);
+comparing, 2 when any model failed (its row says why) or the models' tasks differ.
 """
 
 from __future__ import annotations
@@ -28,8 +34,8 @@ from typing import Any
 import zoo
 
 from .data import DataError, parse_spec
-from .eval_data import limited, load_model, open_split, resolve_device, shard_for
-from .evaluation import evaluate_classification, evaluate_segmentation
+from .eval_data import SharedSamples, limited, load_model, open_split, resolve_device, shard_for
+from .evaluation import ForwardTimer, evaluate_classification, evaluate_segmentation
 from .published import published_comparison
 from .report import classification_summary, report, segmentation_summary, write_json
 
@@ -51,6 +57,9 @@ def validate(
     mode: str = "whole",
     tta: str | None = None,
     seed: int = 0,
+    *,
+    profile: bool = False,
+    shared: SharedSamples | None = None,
 ) -> dict[str, Any]:
     """Evaluate ``model_name`` on the ``split`` of ``data`` (see the module docstring).
 
@@ -73,6 +82,12 @@ def validate(
         tta: None (default, as the tags' single-scale numbers) or ``"flip"``.
         seed: The training run's ``--seed`` for data sets split at random (see
             :func:`train.eval_data.open_split`).
+        profile: Also report ``params`` (the model's parameter count), ``latency_ms``,
+            ``device`` and ``batch_size`` (see :class:`train.evaluation.ForwardTimer`: the
+            median milliseconds per image of the model's forward calls in this evaluation, on
+            ``device``, in batches of up to ``batch_size``).
+        shared: Samples decoded once for several models (:class:`train.eval_data.SharedSamples`);
+            None decodes them here.
 
     Returns:
         Segmentation: ``aAcc``, ``mIoU``, ``mAcc`` (percent), ``per_class`` (``[{"class",
@@ -81,7 +96,8 @@ def validate(
         (``[{"class", "Acc"}, ...]``, percent), ``confusion_matrix`` (image counts) and
         ``val_loss``. Both: ``model``, ``data``, ``split``, ``images``, ``mode``, ``tta``
         and, when the data set is the one the weights' metric was measured on,
-        ``published_<metric>`` and ``<metric>_difference`` (ours − published).
+        ``published_<metric>`` and ``<metric>_difference`` (ours − published). With
+        ``profile``, ``params``, ``latency_ms``, ``device`` and ``batch_size``.
 
     Raises:
         zoo.ZooError: A bad model name, weights, checkpoint, option or data set.
@@ -97,23 +113,32 @@ def validate(
     num_classes = int(getattr(model, "num_classes", info.num_classes))
     splits = open_split(data, info.task, split, num_classes, seed)
     dataset = shard.of(limited(splits.train if split == "train" else splits.val, limit))
+    if shared is not None:
+        dataset = shared.samples(dataset, workers)
     model.to(shard.device)
+    timer = ForwardTimer(model, enabled=profile)
     head = {"model": model_name, "data": data, "split": split, "mode": mode, "tta": tta}
     common: dict[str, Any] = dict(device=shard.device, batch_size=batch_size, workers=workers,
                                   progress=progress and shard.rank == 0, tta=tta,
                                   sync=shard.world > 1)  # fmt: skip
     if info.task != "segmentation":
-        scores = evaluate_classification(model, dataset, num_classes, **common)
+        with timer:
+            scores = evaluate_classification(model, dataset, num_classes, **common)
         result = {**head, **classification_summary(scores, splits.classes)}
     else:
         resize = info.resize_policy()  # the policy zoo.segment applies
-        scores = evaluate_segmentation(model, dataset, num_classes, resize, info.mean, info.std,
-                                       mode=mode, **common)  # fmt: skip
+        with timer:
+            scores = evaluate_segmentation(model, dataset, num_classes, resize, info.mean,
+                                           info.std, mode=mode, **common)  # fmt: skip
         policy = {"mode": resize.mode, "size": list(resize.size)}
         result = {**head, "test_resize": policy,
                   **segmentation_summary(scores, splits.classes)}  # fmt: skip
     if limit is None:  # a subset is not the published measurement
         result.update(published_comparison(result, info, parse_spec(data)[0], split, num_classes))
+    if profile:
+        params = sum(p.numel() for p in model.parameters())
+        result.update(params=params, latency_ms=timer.median_ms(), device=str(shard.device),
+                      batch_size=batch_size)  # fmt: skip
     return result
 
 
@@ -154,7 +179,13 @@ def parser() -> argparse.ArgumentParser:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--model", required=True, help="registry tag, local-dir:PATH or hf-hub:org/name")
+    p.add_argument(
+        "--model",
+        required=True,
+        action="append",
+        help="registry tag, local-dir:PATH or hf-hub:org/name; repeat it to compare models of "
+        "one task on the same data (one table, see --plot)",
+    )
     p.add_argument(
         "--data",
         required=True,
@@ -198,6 +229,12 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--out", help="write all metrics to this JSON file")
     p.add_argument("--confusion-matrix", metavar="PNG", help="draw the confusion matrix here")
+    p.add_argument(
+        "--plot",
+        metavar="PNG",
+        help="compare: draw the main metric (mIoU or top-1) against the latency (median ms per "
+        "image of the model's forward pass), one point per --model",
+    )
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True)
     return p
 
@@ -214,12 +251,18 @@ def main(argv: list[str] | None = None) -> int:
     message = missing_extra()
     if message:  # after parsing, so that --help works with the core install alone
         return _fail(f"error: {message}")
-    for option, path in (("--out", args.out), ("--confusion-matrix", args.confusion_matrix)):
+    outputs = (("--out", args.out), ("--confusion-matrix", args.confusion_matrix),
+               ("--plot", args.plot))  # fmt: skip
+    for option, path in outputs:
         if path and Path(path).is_dir():
             return _fail(f"error: {option} {path} is a directory; name a file")
+    if len(args.model) > 1 or args.plot:
+        from .compare import run
+
+        return run(args)
     try:
         result = validate(
-            args.model,
+            args.model[0],
             args.data,
             args.split,
             args.checkpoint,
