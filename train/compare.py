@@ -46,7 +46,8 @@ def compare(
 
     Returns:
         One dict per model, in order: :func:`train.validate.validate`'s result with
-        ``params``, ``latency_ms`` (median ms per image of its forward pass) and ``device``;
+        ``params``, ``latency_ms`` (median ms per image of its forward pass), ``device`` and
+        ``batch_size``;
         or, for a model that could not be evaluated, ``{"model", "error"}`` (one line).
 
     Raises:
