@@ -10,8 +10,8 @@ the spec and :func:`~train.data.build_data`; each format in :mod:`train.digits`,
 (the evaluation loop, for both), :mod:`train.validate` (evaluation the way the weights'
 authors did it: its command line; :mod:`train.eval_data` the model and data it runs on,
 :mod:`train.published` the published number beside ours, :mod:`train.report` what it
-prints). The package does not import :mod:`train.validate` itself, so that
-``python -m train.validate`` runs it only once.
+prints, :mod:`train.compare` several models on one split). The package does not import
+:mod:`train.validate` itself, so that ``python -m train.validate`` runs it only once.
 """
 
 from typing import Any
