@@ -160,6 +160,7 @@ def panel_png(rows: Sequence[dict[str, object]], title: str, ylabel: str, note: 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from matplotlib.lines import Line2D
+    from matplotlib.ticker import FuncFormatter
 
     fig, ax = plt.subplots(figsize=(8, 5.5), dpi=110)
     tags = [str(r["tag"]) for r in rows]
@@ -171,6 +172,11 @@ def panel_png(rows: Sequence[dict[str, object]], title: str, ylabel: str, note: 
         ax.annotate(short_name(str(row["tag"]), tags), (x, y), xytext=(5, 4),
                     textcoords="offset points", fontsize=8)  # fmt: skip
     ax.set_xscale("log")
+    plain = FuncFormatter(lambda value, _: f"{value:g}")  # 2000, not 2×10³
+    ax.xaxis.set_major_formatter(plain)
+    ax.xaxis.set_minor_formatter(plain)
+    ax.tick_params(axis="x", which="both", labelsize=8)
+    ax.margins(x=0.12, y=0.12)  # room for the labels of the outermost points
     ax.set_xlabel("latency on this machine (ms, batch 1, log scale)")
     ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=10)
@@ -179,9 +185,11 @@ def panel_png(rows: Sequence[dict[str, object]], title: str, ylabel: str, note: 
         Line2D([], [], marker="o", ls="", color="C0", label=FILLED),
         Line2D([], [], marker="o", ls="", color="C0", mfc="none", label=HOLLOW),
     ]
-    ax.legend(handles=handles, loc="lower right", fontsize=8)
+    # below the axes, where it can hide no point
+    fig.legend(handles=handles, loc="lower center", ncol=2, fontsize=8, frameon=False,
+               bbox_to_anchor=(0.5, 0.035))  # fmt: skip
     fig.text(0.01, 0.01, note, fontsize=7, color="0.35")
-    fig.tight_layout(rect=(0, 0.03, 1, 1))
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png")
     plt.close(fig)
@@ -229,7 +237,9 @@ def write_pngs(rows: Sequence[dict[str, object]], out: Path) -> list[Path]:
     written = []
     for (task, dataset), group in sorted(panels(rows).items()):
         key, ylabel = METRIC[task]
-        title = "\n".join(textwrap.wrap(f"Published {key} on {dataset_title(dataset)}", 70))
+        title = "\n".join(
+            textwrap.wrap(f"Published {key} of the weights trained on {dataset_title(dataset)}", 70)
+        )
         runs = sorted({str(r["runs"]) for r in group})
         where = "; ".join(sorted({str(r["measured_on"]) for r in group}))
         note = (f"{where}; latency: median of {'/'.join(runs)} warm run(s) after one warm-up, "
