@@ -269,9 +269,38 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
+def out_problem(out: Path, plot_only: bool) -> str | None:
+    """Why ``out`` cannot take this script's files, or None. The script replaces only what an
+    earlier run of it wrote there: a ``zoo_map.csv`` with its columns, and ``zoo_map_*.png``
+    beside such a CSV."""
+    if out.exists() and not out.is_dir():
+        return f"--out {out} is a file; name a folder"
+    table = out / "zoo_map.csv"
+    if not table.is_file():
+        if plot_only:
+            return f"--plot-only needs {table}; run without --plot-only first"
+        if any(out.glob("zoo_map_*.png")):
+            return (
+                f"{out} holds zoo_map_*.png files this script did not write; choose another --out"
+            )
+        return None
+    try:
+        with open(table, newline="", encoding="utf-8") as file:
+            header = next(csv.reader(file), [])
+    except (OSError, UnicodeDecodeError) as exc:
+        return f"cannot read {table}: {exc}"
+    if header != list(COLUMNS):
+        return f"{table} was not written by this script (other columns); choose another --out"
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     started = time.perf_counter()
+    problem = out_problem(args.out, args.plot_only)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     if args.plot_only:
         rows = read_csv(args.out)
         written = []

@@ -74,3 +74,21 @@ def test_no_matching_tag_is_an_error(tmp_path, capsys):
     assert zoo_map.main(["--only", "no_such_model*", "--out", str(tmp_path)]) == 2
     assert "no tag matching" in capsys.readouterr().err
     assert not list(tmp_path.iterdir())
+
+
+def test_other_peoples_files_are_left_alone(tmp_path, capsys):
+    """--out replaces only what an earlier run of the script wrote there."""
+    theirs = tmp_path / "zoo_map.csv"
+    theirs.write_text("name,score\nmine,1\n")
+    assert zoo_map.main(["--only", "hrnetv2_w18.mmseg_voc12aug_512", "--out", str(tmp_path)]) == 2
+    assert "not written by this script" in capsys.readouterr().err
+    assert theirs.read_text() == "name,score\nmine,1\n"
+    theirs.unlink()
+    (tmp_path / "zoo_map_segmentation_x.png").write_bytes(b"my chart")
+    assert zoo_map.main(["--plot-only", "--out", str(tmp_path)]) == 2
+    assert "--plot-only needs" in capsys.readouterr().err
+    assert zoo_map.main(["--only", "hrnetv2_w18*", "--out", str(tmp_path)]) == 2
+    assert "did not write" in capsys.readouterr().err
+    assert zoo_map.main(["--out", str(tmp_path / "zoo_map_segmentation_x.png")]) == 2
+    assert "is a file" in capsys.readouterr().err
+    assert [p.name for p in tmp_path.iterdir()] == ["zoo_map_segmentation_x.png"]
