@@ -92,3 +92,13 @@ def test_pil_frames_are_converted_as_load_image_converts_them(model, frames):
     assert np.asarray(result.image).mean() > frames[0].mean() + 40  # lightened by the white
     with pytest.raises(zoo.InvalidImageError, match="Frame 0 is 4000×2 pixels, an aspect"):
         next(zoo.segment_frames(model, [np.zeros((2, 4000, 3), np.uint8)]))
+
+
+def test_onnxruntime_missing_is_said_at_the_call(model, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # as if not installed
+    with pytest.raises(zoo.MissingExtraError, match=r"vision-zoo\[onnx\]"):
+        zoo.segment_frames(model, iter(()), backend="onnxruntime")
+    with pytest.raises(zoo.ConfigError, match="backend must be one of"):
+        zoo.segment_frames(model, iter(()), backend="tensorrt")
