@@ -1,6 +1,6 @@
 """The Gradio app's shell: the intro, the Hub's status, the tabs (each in its own module:
 :mod:`demo.classify_tab`, :mod:`demo.segment_tab`, :mod:`demo.video_tab`,
-:mod:`demo.live_tab`) and the queue."""
+:mod:`demo.live_tab`, :mod:`demo.evaluate_tab`) and the queue."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import gradio as gr
 
 import zoo
 
-from . import classify_tab, gradio_cache, live_tab, segment_tab, video_tab
+from . import classify_tab, evaluate_tab, gradio_cache, live_tab, segment_tab, video_tab
 from .examples import example_photos
 from .models import DEFAULT_MODELS, SUGGESTED_MODELS, ModelCache, segmentation_models
 from .policy import Policy, guard_for
@@ -27,8 +27,10 @@ INTRO = """# vision-zoo · compare models side by side
 **Segment**: up to four segmentation models on one photo: overlays, the classes each finds, how
 much they agree and where they differ. **Video**: a short clip through one or two segmentation
 models. **Live**: your webcam segmented frame by frame, with the frames per second each model
-keeps up here. Any zoo name can be typed into a picker, and so can a model you trained or pushed:
-`local-dir:runs/NAME/best`, `hf-hub:org/name`. Latencies are measured on this machine's CPU.
+keeps up here. **Evaluate**: which model is right on *your* labelled images: a leaderboard,
+the worst examples and accuracy against latency. Any zoo name can be typed into a picker, and
+so can a model you trained or pushed: `local-dir:runs/NAME/best`, `hf-hub:org/name`.
+Latencies are measured on this machine's CPU.
 """
 
 PUBLIC_NOTE = (
@@ -40,8 +42,8 @@ PUBLIC_NOTE = (
 def build_demo(
     cache: ModelCache | None = None, public: bool | None = None, warmup: Warmup | None = None
 ) -> gr.Blocks:
-    """Build the app: Classify, Segment, Video and Live tabs (queued: one run at a time per tab,
-    64 waiting at most; in public mode see :mod:`demo.policy`).
+    """Build the app: Classify, Segment, Video, Live and Evaluate tabs (queued: one run at a
+    time per tab, 64 waiting at most; in public mode see :mod:`demo.policy`).
 
     Args:
         cache: Loaded-model cache to share (default: a new one).
@@ -82,6 +84,8 @@ def build_demo(
                 video_tab.build(cache, policy, guard)
             with gr.Tab("Live", id="live"):
                 live_tab.build(cache, policy)
+            with gr.Tab("Evaluate", id="evaluate"):
+                evaluate_tab.build(cache, policy, guard)
     demo.queue(**policy.queue_kwargs())
     return demo
 

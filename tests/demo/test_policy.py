@@ -197,7 +197,7 @@ def test_public_queue_and_concurrency():
     runs = [fn for fn in demo.fns.values() if fn.name.startswith("on_") and fn.name != "on_opacity"]
     live = [fn for fn in runs if fn.name in ("on_frame", "on_clip")]
     runs = [fn for fn in runs if fn not in live]
-    assert len(runs) == 6  # three buttons, three example clicks (photos, photos, the clip)
+    assert len(runs) == 7  # four buttons, three example clicks (photos, photos, the clip)
     assert {(fn.concurrency_id, fn.concurrency_limit) for fn in runs} == {("models", 2)}
     # a live stream holds its slot while it runs (at most a minute in public mode): a group of
     # its own, so it never holds up the photo and video tabs

@@ -1,0 +1,140 @@
+"""The Evaluate tab's uploads: the layouts it reads, and one line for each bad upload."""
+
+from __future__ import annotations
+
+import json
+import time
+import zipfile
+
+import numpy as np
+import pytest
+
+from demo import labelled
+from demo.labelled import UploadError, inspect, open_zip, read
+
+from .labelled_zips import class_zip, jpeg, person_zip, png, zip_bomb, zip_of
+
+
+def _load(path, task="segmentation", classes=None):
+    archive = open_zip(path, path.name)
+    with archive:
+        return read(archive, inspect(archive, task), classes)
+
+
+def _refused(path, task="segmentation", classes=None) -> str:
+    start = time.monotonic()
+    with pytest.raises(UploadError) as caught:
+        _load(path, task, classes)
+    assert time.monotonic() - start < 5.0
+    message = str(caught.value)
+    assert "\n" not in message and len(message) < 300, message
+    assert "/tmp" not in message and str(path.parent) not in message  # no server paths
+    return message
+
+
+def test_images_and_masks_with_classes_json(photos, tmp_path):
+    data = _load(person_zip(tmp_path / "p.zip", photos, root="my-data/"))
+    assert data.task == "segmentation" and data.classes == ["background", "person"]
+    assert [e.name for e in data.examples] == [
+        "my-data/images/astronaut.jpg", "my-data/images/coffee.jpg",
+        "my-data/images/grace_hopper.jpg",
+    ]  # fmt: skip
+    first = data.examples[0]
+    assert first.image.size == (320, 240) and first.target.shape == (240, 320)
+    assert set(np.unique(first.target)) == {0, 1}
+    assert set(np.unique(data.examples[1].target)) == {0}
+
+
+def test_name_mask_pairs_palette_and_a_val_folder(photos, tmp_path):
+    image, _ = jpeg(photos["astronaut.png"], (64, 48))
+    rgb = np.zeros((48, 64, 3), np.uint8)
+    rgb[10:, 20:40] = (255, 0, 0)
+    spec = {"classes": ["sky", "rocket"], "palette": [[0, 0, 0], [255, 0, 0]]}
+    path = zip_of(tmp_path / "pairs.zip", {
+        "val/a.jpg": image, "val/a_mask.png": png(rgb), "train/b.jpg": image,
+        "classes.json": json.dumps(spec).encode(),
+    })  # fmt: skip
+    data = _load(path)
+    assert [e.name for e in data.examples] == ["val/a.jpg"]  # val/ alone, as train.validate
+    assert data.classes == ["sky", "rocket"]
+    assert int(data.examples[0].target.sum()) == 38 * 20  # red → class 1
+
+
+def test_class_folders(photos, tmp_path):
+    data = _load(class_zip(tmp_path / "c.zip", photos), "classification")
+    assert data.classes == ["cat", "coffee", "person"]
+    assert [(e.name, e.target) for e in data.examples] == [
+        ("cat/chelsea_cat.jpg", 0), ("coffee/coffee.jpg", 1), ("person/astronaut.jpg", 2),
+    ]  # fmt: skip
+
+
+def test_masks_without_class_names_take_the_models_shared_ones(photos, tmp_path):
+    path = person_zip(tmp_path / "p.zip", photos, classes=False)
+    assert _load(path, classes=["background", "person"]).classes == ["background", "person"]
+    assert "classes.json" in _refused(path)
+
+
+def test_bad_uploads_get_one_line_each(photos, tmp_path):
+    image, _ = jpeg(photos["astronaut.png"], (64, 48))
+    empty = tmp_path / "empty.zip"
+    empty.write_bytes(b"")
+    assert "empty (0 bytes)" in _refused(empty)
+    text = tmp_path / "notes.zip"
+    text.write_text("not a zip")
+    assert "not a readable zip" in _refused(text)
+    no_masks = zip_of(tmp_path / "nomask.zip", {"images/a.jpg": image, "images/b.jpg": image})
+    assert "2 images but no masks" in _refused(no_masks)
+    classes = json.dumps({"classes": ["background", "person"]}).encode()
+    mismatch = zip_of(tmp_path / "size.zip", {
+        "images/a.jpg": image, "masks/a.png": png(np.zeros((10, 10), np.uint8)),
+        "classes.json": classes,
+    })  # fmt: skip
+    assert "masks/a.png is 10×10 but its image images/a.jpg is 64×48" in _refused(mismatch)
+    outside = zip_of(tmp_path / "class.zip", {
+        "images/a.jpg": image, "masks/a.png": png(np.full((48, 64), 7, np.uint8)),
+        "classes.json": classes,
+    })  # fmt: skip
+    message = _refused(outside)
+    assert "masks/a.png holds class 7" in message and "2 classes" in message
+    blank = png(np.zeros((48, 64), np.uint8))
+    lonely = zip_of(tmp_path / "lonely.zip", {
+        "images/a.jpg": image, "images/b.jpg": image, "masks/a.png": blank, "classes.json": classes,
+    })  # fmt: skip
+    assert "images/b.jpg has no mask" in _refused(lonely)
+    corrupt = zip_of(tmp_path / "corrupt.zip", {
+        "images/a.jpg": image[:100], "masks/a.png": png(np.zeros((48, 64), np.uint8)),
+        "classes.json": classes,
+    })  # fmt: skip
+    assert "images/a.jpg" in _refused(corrupt)
+    loose = zip_of(tmp_path / "loose.zip", {"a.jpg": image})
+    assert "not in a class folder" in _refused(loose, "classification")
+    seg = person_zip(tmp_path / "seg.zip", photos)
+    assert "choose Segmentation" in _refused(seg, "classification")
+
+
+def test_a_zip_bomb_is_refused_from_its_directory(tmp_path):
+    bomb = zip_bomb(tmp_path / "bomb.zip", labelled.MAX_UNPACKED_MB + 1)
+    assert bomb.stat().st_size < 2_000_000  # packed
+    assert "would unpack to 257 MB; the limit is 256 MB" in _refused(bomb)
+
+
+def test_bounds_on_examples_and_megapixels(photos, tmp_path, monkeypatch):
+    image, _ = jpeg(photos["astronaut.png"], (64, 48))
+    folders = {f"cat/{i}.jpg": image for i in range(labelled.MAX_EXAMPLES + 1)}
+    many = zip_of(tmp_path / "many.zip", folders)
+    assert f"holds {labelled.MAX_EXAMPLES + 1} examples; the limit is" in _refused(
+        many, "classification"
+    )
+    monkeypatch.setattr(labelled, "MAX_MEGAPIXELS", 0.005)  # 5,000 pixels: the second image
+    two = zip_of(tmp_path / "two.zip", {"cat/a.jpg": image, "cat/b.jpg": image})
+    assert "more than 0.005 megapixels" in _refused(two, "classification")
+
+
+def test_an_encrypted_member_is_refused(tmp_path):
+    path = zip_of(tmp_path / "lock.zip", {"cat/a.jpg": b"x"})
+    data = bytearray(path.read_bytes())
+    for offset in (6, data.rfind(b"PK\x01\x02") + 8):  # the local and the central header's flags
+        data[offset] |= 1
+    path.write_bytes(bytes(data))
+    assert zipfile.ZipFile(path).infolist()[0].flag_bits & 1
+    assert "encrypted" in _refused(path, "classification")
