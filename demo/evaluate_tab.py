@@ -20,6 +20,7 @@ from .labelled import (
     CLASSIFICATION_LAYOUT,
     MAX_EXAMPLES,
     MAX_MEGAPIXELS,
+    NO_CLASS_NAMES,
     SEGMENTATION_LAYOUT,
     Labelled,
     UploadError,
@@ -76,7 +77,9 @@ a zip of labelled examples, pick up to four models and press **Evaluate**. At mo
 
 When your class names differ from a model's, the table below proposes which of the model's
 classes each of yours means; edit a cell to change it (several classes separated by `{SEPARATOR}`,
-empty = ignore the class). A model class you do not map counts as a wrong answer."""
+empty = ignore the class). In segmentation a model class you do not map counts as a wrong
+label; in classification an example is right when the model's most likely class (top-1), or
+one of its five most likely (top-5), is one of its class's."""
 
 
 def _task(value: Any) -> str:
@@ -91,7 +94,7 @@ def _shown_name(payload: Any, path: str) -> str:
 
 
 def _zip(payload: Any) -> tuple[zipfile.ZipFile, str]:
-    path = upload_path(payload, "a .zip of labelled examples")
+    path = upload_path(payload, "a .zip of labelled examples", examples=False)
     shown = _shown_name(payload, path)
     if not shown.lower().endswith(".zip") and not zipfile.is_zipfile(path):
         raise gr.Error(f"{shown} is not a .zip file; upload a zip of labelled examples.")
@@ -135,11 +138,30 @@ def _inspected(payload: Any, task: str, models: dict[str, list[str]]) -> tuple[L
         labelled.classes = _shared_labels(models)
         if labelled.classes is None:
             archive.close()
-            raise gr.Error(
-                'The masks have no class names: add classes.json ({"classes": ["background", '
-                "...]}) beside images/ and masks/, or pick models that share one label set."
-            )
+            raise gr.Error(NO_CLASS_NAMES)
     return labelled, archive
+
+
+def _has_classes_file(payload: Any) -> bool:
+    archive, _ = _zip(payload)
+    with archive:
+        return any(n.rsplit("/", 1)[-1] == "classes.json" for n in archive.namelist())
+
+
+def _upload_info(labelled: Labelled, models: dict[str, list[str]], named_by_zip: bool) -> str:
+    """What the upload holds, where its class names come from, and which classes no model
+    class was proposed for."""
+    classes = labelled.classes or []
+    text = f"{labelled.describe()}: {', '.join(classes)}."
+    if not named_by_zip:
+        text += " No classes.json: the class names are the models' own (mask value = index)."
+    table = proposal_table(classes, models)
+    for column, model in enumerate(models, start=1):
+        empty = [row[0] for row in table if not row[column]]
+        if empty:
+            text += f"  \nNo proposal for {', '.join(map(repr, empty))} in {short_name(model)}: "
+            text += "type its classes in the table, or leave it ignored."
+    return text
 
 
 def _mapping_update(labelled: Labelled | None, models: dict[str, list[str]]) -> Any:
@@ -217,6 +239,7 @@ def _plots(cards: list[EvalCard], task: str, examples: int) -> tuple[Any, Any]:
     same latency (hidden when no model picked has a published one)."""
     main = MAIN[task]
     ran = [c for c in cards if c.ok and c.result is not None and c.result.main is not None]
+    ran.sort(key=_rank)  # as the leaderboard
     points = pd.DataFrame(
         [
             [short_name(c.name), round(c.result.median_ms, 1), c.result.main]
@@ -388,8 +411,8 @@ def build(
         labels, _ = _model_labels(picked[:MAX_MODELS], task_name, policy)
         labelled, archive = _inspected(payload, task_name, labels)
         archive.close()
-        classes = ", ".join(labelled.classes or [])
-        return [_mapping_update(labelled, labels), f"{labelled.describe()}: {classes}."]
+        named_by_zip = task_name == "classification" or _has_classes_file(payload)
+        return [_mapping_update(labelled, labels), _upload_info(labelled, labels, named_by_zip)]
 
     def on_evaluate(
         payload: Any,

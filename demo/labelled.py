@@ -1,19 +1,24 @@
 """Labelled examples a visitor uploads to the Evaluate tab: a zip, read in memory (no UI code).
 
-Two layouts, as ``python -m train.validate`` reads them:
+Two layouts:
 
-- **segmentation**: ``images/NAME.jpg`` with ``masks/NAME.png`` (the ``masks:`` layout; a
-  ``val/`` folder is used alone when there is one), or ``NAME.jpg`` beside ``NAME_mask.png``.
-  Masks hold class indices (255 = ignore), or RGB colours listed in a palette; class names
-  come from ``classes.json`` (``{"classes": [...], "palette": [[r, g, b], ...]}``).
+- **segmentation**: ``images/NAME.jpg`` with ``masks/NAME.png`` (the ``masks:`` layout of
+  ``python -m train.validate``; sub-folders pair too, ``images/city/a.jpg`` with
+  ``masks/city/a.png``; a ``val/`` folder is used alone when there is one), or ``NAME.jpg``
+  beside ``NAME_mask.png``. Masks hold class indices (255 = ignore), or RGB colours listed in
+  a palette; class names come from ``classes.json`` (``{"classes": [...], "palette":
+  [[r, g, b], ...]}``). A photo's EXIF orientation turns its mask too, as in training.
+  (The VOC, Cityscapes and ADE20K folder layouts are not read here: their label ids need the
+  data set's own mapping; ``python -m train.validate --data cityscapes:PATH`` reads them.)
 - **classification**: one folder per class (``cat/1.jpg``, ``dog/2.jpg``), the folder name
   being the class name (an ``ImageFolder``).
 
-One folder wrapping everything (``my-data/images/...``) is looked through. Nothing is written
-to disk, and the upload is bounded before anything is decoded: :data:`MAX_EXAMPLES` examples,
-:data:`MAX_MEGAPIXELS` megapixels of images in all, :data:`MAX_UNPACKED_MB` megabytes
-unpacked (a zip bomb is refused from its directory, before a byte is inflated). Every problem
-is an :class:`UploadError` of one line that names the file inside the zip.
+One folder wrapping the images and ``classes.json`` (``my-data/images/...``) is looked
+through. Nothing is written to disk, and the upload is bounded before anything is decoded:
+:data:`MAX_EXAMPLES` examples, :data:`MAX_MEGAPIXELS` megapixels of images in all,
+:data:`MAX_UNPACKED_MB` megabytes unpacked (a zip bomb is refused from its directory, before a
+byte is inflated: ``zipfile`` never inflates a member past its declared size). Every problem
+is an :class:`UploadError` of one line that names the file by its path inside the zip.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 import zoo
 
@@ -47,6 +52,12 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 IMAGE_DIRS = ("images", "image", "imgs", "img")
 MASK_DIRS = ("masks", "mask", "labels", "annotations", "gt")
 MASK_SUFFIX = "_mask"
+CLASSES_FILE = "classes.json"
+_ORIENTATION = 0x0112  # the EXIF tag
+NO_CLASS_NAMES = (
+    'The masks have no class names: add classes.json ({"classes": ["background", ...]}) beside '
+    "images/ and masks/, or pick models that share one label set."
+)
 SEGMENTATION_LAYOUT = (
     "images/NAME.jpg with masks/NAME.png and a classes.json, or NAME.jpg beside NAME_mask.png"
 )
@@ -83,14 +94,13 @@ class Labelled:
         items: Per example, the image's path in the zip and its mask's path
             (segmentation) or class index (classification).
         palette: RGB colour key → class index, for colour masks (None: index masks).
-        root: The folder everything sits in, inside the zip (``""`` at the top).
+        examples: The decoded examples, once :func:`read` has run (empty before).
     """
 
     task: str
     classes: list[str] | None
     items: list[tuple[str, str | int]]
     palette: dict[int, int] | None = None
-    root: str = ""
     examples: list[Example] = field(default_factory=list)
 
     def describe(self) -> str:
@@ -116,8 +126,8 @@ def open_zip(path: str | Path, shown_name: str) -> zipfile.ZipFile:
         raise UploadError(f"{shown_name} is empty (0 bytes); upload a .zip of labelled examples.")
     try:
         archive = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError) as exc:
-        raise UploadError(f"{shown_name} is not a readable zip file ({exc}).") from None
+    except (zipfile.BadZipFile, OSError, ValueError):
+        raise UploadError(f"{shown_name} is not a readable zip file.") from None
     members = archive.infolist()
     unpacked = sum(info.file_size for info in members)
     if len(members) > MAX_MEMBERS:
@@ -135,26 +145,31 @@ def open_zip(path: str | Path, shown_name: str) -> zipfile.ZipFile:
     return archive
 
 
-def _files(archive: zipfile.ZipFile, depth: int) -> tuple[list[str], str]:
-    """The zip's file paths (no folders, no macOS/hidden files) relative to the one folder
-    that wraps them all, and that folder (``""`` if none). A folder is a wrapper only while
-    every file stays ``depth`` folders deep below it (a class folder is not a wrapper)."""
-    names = [
+def _files(archive: zipfile.ZipFile) -> list[str]:
+    """The zip's file paths: no folders, no macOS or hidden files."""
+    return [
         info.filename
         for info in archive.infolist()
         if not info.is_dir()
         and not info.filename.startswith("__MACOSX/")
-        and not posixpath.basename(info.filename).startswith(".")
+        and not any(part.startswith(".") for part in info.filename.split("/"))
     ]
+
+
+def _root(names: list[str], depth: int) -> str:
+    """The folder that wraps every image and ``classes.json`` (``""`` if none; other files,
+    a README say, are not looked at). A folder is a wrapper only while every image stays
+    ``depth`` folders deep below it: a class folder is not a wrapper."""
+    relevant = [n for n in names if _is_image(n) or posixpath.basename(n) == CLASSES_FILE]
     root = ""
-    while names and all(n.count("/") > depth for n in names):
-        top = {n.split("/", 1)[0] for n in names}
+    while relevant and all(n.count("/") > depth for n in relevant):
+        top = {n.split("/", 1)[0] for n in relevant}
         if len(top) != 1:
             break
         prefix = f"{top.pop()}/"
         root += prefix
-        names = [n[len(prefix) :] for n in names]
-    return names, root
+        relevant = [n[len(prefix) :] for n in relevant]
+    return root
 
 
 def _is_image(name: str) -> bool:
@@ -165,28 +180,41 @@ def _stem(name: str) -> str:
     return posixpath.splitext(posixpath.basename(name))[0]
 
 
-def _pair_key(name: str, folders: Sequence[str]) -> tuple[str, str]:
-    """``(group, stem)``: a file in an ``images/``/``masks/`` folder belongs to that folder's
-    parent; any other file to its own folder."""
-    folder = posixpath.dirname(name)
-    if posixpath.basename(folder).lower() in folders:
-        folder = posixpath.dirname(folder)
-    return folder, _stem(name)
+def _pair_key(name: str, folders: Sequence[str]) -> tuple[str, str] | None:
+    """``(folder with * for the images/masks folder, stem)`` when a folder of ``name`` is one
+    of ``folders`` (``images/city/a.jpg`` and ``masks/city/a.png`` both give
+    ``("*/city", "a")``), else None."""
+    parts = posixpath.dirname(name).split("/")
+    for i, part in enumerate(parts):
+        if part.lower() in folders:
+            return "/".join([*parts[:i], "*", *parts[i + 1 :]]), _stem(name)
+    return None
 
 
-def _segmentation_items(names: list[str]) -> list[tuple[str, str | int]]:
-    images, masks = [], {}
-    for name in names:
-        if not _is_image(name):
-            continue
-        folder = posixpath.basename(posixpath.dirname(name)).lower()
-        if folder in MASK_DIRS:
-            masks[_pair_key(name, MASK_DIRS)] = name
-        elif _stem(name).lower().endswith(MASK_SUFFIX):
-            group, stem = _pair_key(name, ())
-            masks[(group, stem[: -len(MASK_SUFFIX)])] = name
-        else:
-            images.append(name)
+def _mask_key(name: str) -> tuple[str, str] | None:
+    """Where a mask pairs: a file in a masks folder, or ``NAME_mask.png`` beside its image."""
+    key = _pair_key(name, MASK_DIRS)
+    if key is not None:
+        return key
+    stem = _stem(name)
+    if stem.lower().endswith(MASK_SUFFIX):
+        return posixpath.dirname(name), stem[: -len(MASK_SUFFIX)]
+    return None
+
+
+def _segmentation_items(names: list[str], root: str) -> list[tuple[str, str | int]]:
+    images: dict[tuple[str, str], str] = {}
+    masks: dict[tuple[str, str], str] = {}
+    for name in (n for n in names if _is_image(n)):
+        key = _mask_key(name)
+        found, kind = (masks, "masks") if key is not None else (images, "images")
+        if key is None:
+            key = _pair_key(name, IMAGE_DIRS) or (posixpath.dirname(name), _stem(name))
+        if key in found:
+            raise UploadError(
+                f"{root}{found[key]} and {root}{name} are two {kind} of one name; rename one."
+            )
+        found[key] = name
     if not images:
         raise UploadError(f"The zip holds no images; expected {SEGMENTATION_LAYOUT}.")
     if not masks:
@@ -194,23 +222,32 @@ def _segmentation_items(names: list[str]) -> list[tuple[str, str | int]]:
             f"The zip holds {len(images)} images but no masks; expected {SEGMENTATION_LAYOUT}."
         )
     items: list[tuple[str, str | int]] = []
-    for image in sorted(images):
-        group, stem = _pair_key(image, IMAGE_DIRS)
-        mask = masks.get((group, stem)) or masks.get((group, f"{stem}{MASK_SUFFIX}"))
+    for key, image in sorted(images.items(), key=lambda item: item[1]):
+        mask = masks.get(key)
         if mask is None:
-            where = posixpath.join(group, "masks", f"{stem}.png")
-            raise UploadError(f"{image} has no mask (expected {where} or {stem}{MASK_SUFFIX}.png).")
+            folder, stem = key
+            where = (
+                folder.replace("*", "masks") if "*" in folder else posixpath.join(folder, "masks")
+            )
+            raise UploadError(
+                f"{root}{image} has no mask (expected {root}{posixpath.join(where, stem)}.png "
+                f"or {stem}{MASK_SUFFIX}.png beside it)."
+            )
         items.append((image, mask))
     return items
 
 
-def _classification_items(names: list[str]) -> tuple[list[str], list[tuple[str, str | int]]]:
+def _classification_items(
+    names: list[str], root: str
+) -> tuple[list[str], list[tuple[str, str | int]]]:
     images = sorted(n for n in names if _is_image(n))
     if not images:
         raise UploadError(f"The zip holds no images; expected {CLASSIFICATION_LAYOUT}.")
     loose = [n for n in images if "/" not in n]
     if loose:
-        raise UploadError(f"{loose[0]} is not in a class folder; expected {CLASSIFICATION_LAYOUT}.")
+        raise UploadError(
+            f"{root}{loose[0]} is not in a class folder; expected {CLASSIFICATION_LAYOUT}."
+        )
     folders = {n.split("/", 1)[0].lower() for n in images}
     if folders & set(IMAGE_DIRS) and folders & set(MASK_DIRS):
         raise UploadError(
@@ -224,7 +261,7 @@ def _classification_items(names: list[str]) -> tuple[list[str], list[tuple[str, 
 
 def _classes_json(archive: zipfile.ZipFile, member: str) -> tuple[list[str], dict[int, int] | None]:
     try:
-        spec = json.loads(archive.read(member).decode("utf-8"))
+        spec = json.loads(_read(archive, member).decode("utf-8"))
         names = spec["classes"]
         if not isinstance(names, list) or not names:
             raise TypeError("classes must be a non-empty list")
@@ -254,37 +291,47 @@ def _classes_json(archive: zipfile.ZipFile, member: str) -> tuple[list[str], dic
 def inspect(archive: zipfile.ZipFile, task: str) -> Labelled:
     """List and pair the zip's examples for ``task`` without decoding them.
 
+    Returns:
+        A :class:`Labelled` without ``examples`` (see :func:`read`); ``classes`` is None for
+        masks without a ``classes.json``.
+
     Raises:
-        UploadError: No images, no masks, an image without its mask, an image outside a
-            class folder, a malformed ``classes.json``, or more than :data:`MAX_EXAMPLES`.
+        UploadError: No images, no masks, an image without its mask, two files of one name,
+            an image outside a class folder, a malformed ``classes.json``, or more than
+            :data:`MAX_EXAMPLES` examples.
     """
-    names, root = _files(archive, 1 if task == "classification" else 0)
+    everything = _files(archive)
+    root = _root(everything, 1 if task == "classification" else 0)
+    names = [n[len(root) :] for n in everything if n.startswith(root)]
     if any(n.startswith("val/") for n in names):  # a train/val layout: validate on val
         names, root = [n[4:] for n in names if n.startswith("val/")], f"{root}val/"
     classes: list[str] | None
     palette = None
     if task == "segmentation":
-        items = _segmentation_items(names)
-        listed = [f"{root}classes.json"]
+        items = _segmentation_items(names, root)
+        listed = [f"{root}{CLASSES_FILE}"]
         if root.endswith("val/"):  # classes.json may sit beside train/ and val/
-            listed.append(f"{root[:-4]}classes.json")
-        found = next((m for m in listed if m in archive.namelist()), None)
+            listed.append(f"{root[:-4]}{CLASSES_FILE}")
+        found = next((m for m in listed if m in everything), None)
         classes, palette = _classes_json(archive, found) if found else (None, None)
     else:
-        classes, items = _classification_items(names)
+        classes, items = _classification_items(names, root)
     if len(items) > MAX_EXAMPLES:
         raise UploadError(
             f"The zip holds {len(items)} examples; the limit is {MAX_EXAMPLES} per upload."
         )
     rooted = [(root + image, root + t if isinstance(t, str) else t) for image, t in items]
-    return Labelled(task, classes, rooted, palette, root)
+    return Labelled(task, classes, rooted, palette)
 
 
 def _read(archive: zipfile.ZipFile, member: str) -> bytes:
     try:
         return archive.read(member)
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
-        raise UploadError(f"{member} cannot be unpacked ({exc}).") from None
+    except Exception:  # zipfile, zlib, an unsupported method (Deflate64): one line
+        raise UploadError(
+            f"{member} cannot be unpacked (a damaged zip, or a compression method other than "
+            "Deflate); zip it again."
+        ) from None
 
 
 def _too_many_pixels() -> UploadError:
@@ -294,43 +341,73 @@ def _too_many_pixels() -> UploadError:
     )
 
 
-def _image(archive: zipfile.ZipFile, member: str, budget: int) -> Image.Image:
-    """The image ``member``, refused from its header when it is larger than ``budget``
-    pixels (what is left of :data:`MAX_MEGAPIXELS`)."""
+@dataclass(frozen=True)
+class _Stored:
+    """How a photo is stored: its size and EXIF orientation (1 = upright)."""
+
+    size: tuple[int, int]
+    orientation: int
+
+
+def _image(archive: zipfile.ZipFile, member: str, budget: int) -> tuple[Image.Image, _Stored]:
+    """The image ``member`` upright (see :func:`zoo.load_image`) and how it is stored; refused
+    from its header when it is larger than ``budget`` pixels (what is left of
+    :data:`MAX_MEGAPIXELS`)."""
     data = _read(archive, member)
+    stored = _Stored((0, 0), 1)
     try:
         with Image.open(io.BytesIO(data)) as header:  # reads the header only
-            if header.width * header.height > budget:
-                raise _too_many_pixels()
-    except (UnidentifiedImageError, OSError, SyntaxError, Image.DecompressionBombError):
+            stored = _Stored(header.size, int(header.getexif().get(_ORIENTATION, 1) or 1))
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError):
         pass  # zoo.load_image says what is wrong with it
+    if stored.size[0] * stored.size[1] > budget:
+        raise _too_many_pixels()
     named = io.BytesIO(data)
     named.name = member  # zoo's messages name the file by this
     try:
-        return zoo.load_image(named)
+        return zoo.load_image(named), stored
     except zoo.InvalidImageError as exc:
-        message = str(exc).replace(posixpath.basename(member), member, 1)
-        raise UploadError(message) from None
+        raise UploadError(str(exc).replace(posixpath.basename(member), member, 1)) from None
+
+
+def _upright(mask: Image.Image, stored: _Stored) -> Image.Image:
+    """The mask turned as its photo is shown (as ``python -m train.validate`` does): a mask
+    with an EXIF orientation of its own follows it; one the size of the stored photo is
+    turned by the photo's orientation; any other is taken as drawn upright."""
+    if mask.getexif().get(_ORIENTATION, 1) not in (None, 1):
+        return ImageOps.exif_transpose(mask)
+    if stored.orientation in (None, 1) or mask.size != stored.size:
+        return mask
+    mask.getexif()[_ORIENTATION] = stored.orientation
+    return ImageOps.exif_transpose(mask)
 
 
 def _mask(
     archive: zipfile.ZipFile,
     member: str,
     image: Example,
+    stored: _Stored,
     classes: int,
     palette: dict[int, int] | None,
 ) -> np.ndarray:
+    shown = image.image.size
     try:
         with Image.open(io.BytesIO(_read(archive, member))) as opened:
-            if opened.size != image.image.size:
-                raise UploadError(
-                    f"{member} is {opened.size[0]}×{opened.size[1]} but its image {image.name} "
-                    f"is {image.image.size[0]}×{image.image.size[1]}."
-                )
-            opened.load()
-            raw = opened.copy()
-    except (UnidentifiedImageError, OSError, SyntaxError) as exc:
-        raise UploadError(f"{member} is not a readable mask image ({exc}).") from None
+            size = opened.size
+            if size in (shown, stored.size):  # checked before decoding
+                opened.load()
+                raw = _upright(opened.copy(), stored)
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+        raise UploadError(f"{member} is not a readable mask image.") from None
+    if size not in (shown, stored.size):
+        raise UploadError(
+            f"{member} is {size[0]}×{size[1]} but its image {image.name} is {shown[0]}×{shown[1]}."
+        )
+    if raw.size != shown:
+        raise UploadError(
+            f"{member} is {raw.size[0]}×{raw.size[1]} but its image {image.name} is shown "
+            f"{shown[0]}×{shown[1]} (its EXIF orientation turns it)."
+        )
     if raw.mode in ("RGB", "RGBA") and palette is not None:
         rgb = np.asarray(raw.convert("RGB"), dtype=np.int64)
         keys = rgb[..., 0] << 16 | rgb[..., 1] << 8 | rgb[..., 2]
@@ -380,18 +457,15 @@ def read(
     """
     names = labelled.classes or classes
     if not names:
-        raise UploadError(
-            'The masks have no class names: add classes.json ({"classes": ["background", ...]}) '
-            "beside images/ and masks/, or pick models that share one label set."
-        )
+        raise UploadError(NO_CLASS_NAMES)
     budget = MAX_MEGAPIXELS * 1_000_000
     examples = []
     for image_member, target in labelled.items:
-        image = _image(archive, image_member, budget)
+        image, stored = _image(archive, image_member, budget)
         budget -= image.width * image.height
         example = Example(image_member, image, target if isinstance(target, int) else 0)
         if isinstance(target, str):
-            example.target = _mask(archive, target, example, len(names), labelled.palette)
+            example.target = _mask(archive, target, example, stored, len(names), labelled.palette)
         examples.append(example)
     labelled.classes, labelled.examples = list(names), examples
     return labelled

@@ -8,8 +8,9 @@ set is *other*. Scores are taken over the visitor's classes:
 - segmentation: the model's mask is translated pixel by pixel (other counts as a wrong label);
   pixels of a visitor class that maps to nothing are ignored. mIoU, mAcc and aAcc follow
   mmsegmentation's definitions (as ``python -m train.validate``), from one confusion matrix.
-- classification: a visitor class's probability is the sum of its model classes'
-  probabilities (other gets the rest); top-1/top-5 are taken over those sums.
+- classification: top-1 counts an example right when the model's most likely class is one of
+  its visitor class's, top-5 when one of its five most likely is; examples of a visitor class
+  that maps to nothing are left out.
 
 Each model runs through the zoo's inference pipeline (:func:`zoo.segment`,
 :func:`zoo.classify`) one example at a time, timed as the other tabs time a run.
@@ -78,8 +79,8 @@ def _forms(name: str) -> set[str]:
 def propose(visitor_class: str, labels: Sequence[str]) -> list[str]:
     """The model classes ``visitor_class`` is proposed to mean: the same name (or one of a
     name's comma-separated synonyms, or its plural); else a group's members
-    (:data:`SYNONYMS`); else the classes whose name holds it as a word (at most
-    :data:`MAX_WORD_MATCHES`). Empty: no proposal."""
+    (:data:`SYNONYMS`); else the classes one of whose names ends in it as a word ("cat" →
+    "tiger cat", not "cat bear"; at most :data:`MAX_WORD_MATCHES`). Empty: no proposal."""
     unique = list(dict.fromkeys(labels))
     forms = _forms(visitor_class)
     same = [lab for lab in unique if any(_normal(part) in forms for part in lab.split(","))]
@@ -89,16 +90,37 @@ def propose(visitor_class: str, labels: Sequence[str]) -> list[str]:
     members = [lab for lab in unique if _normal(lab) in group]
     if members:
         return members
-    words = [lab for lab in unique if forms & set(_normal(lab.replace(",", " ")).split())]
-    return words if len(words) <= MAX_WORD_MATCHES else []
+    heads = [
+        lab
+        for lab in unique
+        if any(_normal(part).split()[-1:] and _normal(part).split()[-1] in forms
+               for part in lab.split(","))
+    ]  # fmt: skip
+    return heads if len(heads) <= MAX_WORD_MATCHES else []
+
+
+def proposals(classes: Sequence[str], labels: Sequence[str]) -> list[list[str]]:
+    """:func:`propose` for each visitor class, each model class given to one visitor class
+    only: to the one whose name it is, else to the first that proposed it."""
+    proposed = [propose(name, labels) for name in classes]
+    owners: dict[str, int] = {}
+    for index, names in enumerate(proposed):
+        for label in names:
+            exact = any(_normal(p) in _forms(classes[index]) for p in label.split(","))
+            if label not in owners or (exact and owners[label] != index and not any(
+                _normal(p) in _forms(classes[owners[label]]) for p in label.split(",")
+            )):  # fmt: skip
+                owners[label] = index
+    return [[lab for lab in names if owners[lab] == i] for i, names in enumerate(proposed)]
 
 
 def proposal_table(classes: Sequence[str], models: dict[str, list[str]]) -> list[list[str]]:
     """Rows ``[visitor class, model 1's classes, ...]`` with each cell's classes joined by
     :data:`SEPARATOR` (the mapping table's starting value)."""
+    columns = [proposals(classes, labels) for labels in models.values()]
     return [
-        [name, *(f"{SEPARATOR} ".join(propose(name, labels)) for labels in models.values())]
-        for name in classes
+        [name, *(f"{SEPARATOR} ".join(column[i]) for column in columns)]
+        for i, name in enumerate(classes)
     ]
 
 
@@ -141,11 +163,12 @@ def parse_mapping(
     for model, labels in models.items():
         known = set(labels)
         column = headers.index(model) if model in headers and rows else None
+        proposed = proposals(classes, labels)
         sets: list[set[str]] = []
-        for name in classes:
+        for index, name in enumerate(classes):
             row = by_class.get(name)
             if column is None or row is None or column >= len(row):
-                cell = propose(name, labels)
+                cell = proposed[index]
             else:
                 text = "" if row[column] is None else str(row[column])
                 cell = [part.strip() for part in text.split(SEPARATOR) if part.strip()]
@@ -173,7 +196,6 @@ class Worst:
 
     picture: Image.Image
     caption: str
-    score: float
 
 
 @dataclass
@@ -183,7 +205,7 @@ class Score:
     Attributes:
         task: ``"segmentation"`` or ``"classification"``.
         metrics: ``mIoU``, ``mAcc``, ``aAcc`` or ``top-1``, ``top-5`` in percent (None where
-            undefined: top-5 with five classes or fewer, nothing labelled).
+            undefined: top-5 of a model with five classes or fewer, nothing labelled).
         per_class: Per visitor class, IoU (segmentation) or accuracy (classification) in
             percent; None for a class that maps to nothing or has no pixel/example.
         ignored: The visitor classes that map to none of the model's classes.
@@ -295,7 +317,7 @@ def _segmentation_score(
         result, example = results[index], labelled.examples[index]
         picture = _side_by_side(result.overlay(0.5), _errors(result.image, truth, predicted))
         shown = "no labelled pixel" if np.isnan(score) else f"IoU {100 * score:.1f} %"
-        worst.append(Worst(picture, f"{example.name}: {shown}", score))
+        worst.append(Worst(picture, f"{example.name}: {shown}"))
     per_class = [_percent(v) for v in iou]
     ignored = [name for name, ok in zip(classes, mapped, strict=True) if not ok]
     return Score("segmentation", metrics, per_class, ignored, [], worst)
@@ -309,46 +331,46 @@ def _worst_first(item: tuple[float, int, Any, Any]) -> tuple[float, int]:
 def _classification_score(
     labelled: Labelled, sets: list[set[str]], results: list[list[tuple[str, float]]]
 ) -> Score:
+    """Top-1: the model's most likely class is one of the true visitor class's; top-5: one
+    of its five most likely is (None for a model with fewer than six classes). Examples of
+    a visitor class that maps to nothing are left out."""
     classes = labelled.classes or []
     size = len(classes)
     mapped = [bool(s) for s in sets]
     owner = {label: v for v, names in enumerate(sets) for label in names}
-    top1, top5, counted = 0, 0, 0
+    top1 = top5 = counted = 0
     hits, seen = np.zeros(size), np.zeros(size)
-    ranked: list[tuple[float, int, int, float]] = []
+    ranked: list[tuple[float, int, str]] = []
     for index, (example, top) in enumerate(zip(labelled.examples, results, strict=True)):
         truth = int(example.target)
         if not mapped[truth]:
             continue
-        sums = np.zeros(size + 1)
-        for label, probability in top:
-            sums[owner.get(label, size)] += probability
-        order = np.argsort(-sums, kind="stable")
         counted += 1
         seen[truth] += 1
-        if order[0] == truth:
-            top1 += 1
-            hits[truth] += 1
-        top5 += int(truth in order[:5])
-        ranked.append((float(sums[truth]), index, int(order[0]), float(sums[order[0]])))
+        right = [owner.get(label) == truth for label, _ in top[:5]]
+        top1 += int(right[0])
+        hits[truth] += int(right[0])
+        top5 += int(any(right))
+        p_true = sum(p for label, p in top if owner.get(label) == truth)
+        ranked.append((p_true, index, top[0][0]))
+    top5_defined = counted and len(results[0]) > 5
     metrics = {
         "top-1": round(100.0 * top1 / counted, 2) if counted else None,
-        "top-5": round(100.0 * top5 / counted, 2) if counted and size + 1 > 5 else None,
+        "top-5": round(100.0 * top5 / counted, 2) if top5_defined else None,
     }
-    names = [*classes, "other"]
     worst = []
-    for p_true, index, guess, p_guess in sorted(ranked)[:WORST_PER_MODEL]:
+    for p_true, index, guess in sorted(ranked)[:WORST_PER_MODEL]:
         example = labelled.examples[index]
         width = max(1, round(WORST_HEIGHT * example.image.width / example.image.height))
+        said = classes[owner[guess]] if guess in owner else "none of yours"
         caption = (
             f"{example.name}: labelled {classes[int(example.target)]!r} "
-            f"({100 * p_true:.0f} %), predicted {names[guess]!r} ({100 * p_guess:.0f} %)"
+            f"({100 * p_true:.0f} % on its classes), top class {guess!r} ({said})"
         )
-        worst.append(Worst(example.image.resize((width, WORST_HEIGHT)), caption, p_true))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        per_class = [
-            _percent(hits[i] / seen[i]) if mapped[i] and seen[i] else None for i in range(size)
-        ]
+        worst.append(Worst(example.image.resize((width, WORST_HEIGHT)), caption))
+    per_class = [
+        round(100.0 * hits[i] / seen[i], 2) if mapped[i] and seen[i] else None for i in range(size)
+    ]
     ignored = [name for name, ok in zip(classes, mapped, strict=True) if not ok]
     return Score("classification", metrics, per_class, ignored, [], worst)
 
@@ -360,13 +382,17 @@ def evaluation_run(
 ) -> Run:
     """A run (see :func:`demo.cards.run_cards`) that puts every example of ``labelled``
     through one model, timing each, and scores it under ``mapping`` (keyed by the models'
-    canonical names, :attr:`zoo.ModelInfo.name`).
+    canonical names, :attr:`zoo.ModelInfo.name`). A model's first run in this process (cold
+    caches, lazy initialisation) is an extra, untimed run of the first example.
 
     Args:
         labelled: The decoded upload (see :func:`demo.labelled.read`).
         mapping: Per model, per visitor class, the model class names it means (see
             :func:`parse_mapping`).
         on_example: Called with the model's name and the example's index before each.
+
+    Returns:
+        The run: ``job`` → (its :class:`Score`, the last example's :class:`Latency`).
     """
 
     def run(job: Job) -> tuple[Score, Latency | None]:
@@ -379,6 +405,9 @@ def evaluation_run(
         ms: list[float] = []
         latency: Latency | None = None
         outputs: list[Any] = []
+        if backend not in loaded.first_ms and labelled.examples:  # its cold run is not timed
+            timed_run(loaded, backend, partial(infer, loaded.model, labelled.examples[0].image,
+                                               backend=backend))  # fmt: skip
         for index, example in enumerate(labelled.examples):
             if on_example is not None:
                 on_example(loaded.name, index)

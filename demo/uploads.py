@@ -31,14 +31,15 @@ def uploaded_image(payload: Any) -> Any:
         raise gr.Error(str(exc).replace(path, Path(path).name)) from exc
 
 
-def upload_path(payload: Any, what: str = "an image") -> str:
-    """The server-side path of an uploaded file, refused unless Gradio stored it.
+def upload_path(payload: Any, what: str = "an image", examples: bool = True) -> str:
+    """The server-side path of an uploaded file, refused unless Gradio stored it
+    (``examples``: the tab has examples to click instead, and the message says so).
 
     Raises:
         gr.Error: No upload, a malformed one, or a path outside the upload cache.
     """
     if payload is None:
-        raise gr.Error(f"Upload {what} (or click an example) first.")
+        raise gr.Error(f"Upload {what}{' (or click an example)' if examples else ''} first.")
     path = payload.get("path") if isinstance(payload, dict) else getattr(payload, "path", payload)
     if not isinstance(path, str) or not path:
         raise gr.Error("The upload did not arrive as a file; try uploading it again.")

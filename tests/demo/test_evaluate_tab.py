@@ -41,6 +41,7 @@ def test_two_person_models_on_a_labelled_zip(client, photos, tmp_path):
     assert "Best on your 3 examples" in verdict
     assert [row[0] for row in per_class["data"]] == ["background", "person"]
     assert [point[0] for point in plot["value"]["data"]] == [row[0] for row in board["data"]]
+    assert [point[2] for point in plot["value"]["data"]] == [row[1] for row in board["data"]]
     assert len(worst) == 6 and all("IoU" in item["caption"] for item in worst)
     results = raw["results"]
     assert raw["upload"] == {"task": "segmentation", "examples": 3,
@@ -63,11 +64,18 @@ def test_an_edited_mapping_ignores_a_class(client, photos, tmp_path):
 
 def test_classifiers_on_class_folders(client, photos, tmp_path):
     path = class_zip(tmp_path / "c.zip", photos)
-    _, board, *_, raw = _evaluate(client, path, "classification", ["tf_efficientnet_lite0.in1k"])
+    model = "tf_efficientnet_lite0.in1k"
+    _, board, *_, raw = _evaluate(client, path, "classification", [model])
     assert board["headers"][:3] == ["model", "top-1 (%)", "top-5 (%)"]
     (result,) = raw["results"]
-    assert result["ignored"] == ["person"]  # no ImageNet class is a person
+    assert result["ignored"] == ["coffee", "person"]  # no ImageNet name ends in either
     assert result["per_class"]["cat"] == 100.0  # the cat photo is one of ImageNet's cats
+    mapping = {"headers": ["your class", model],
+               "data": [["coffee", "espresso; cup; coffee mug"]]}  # fmt: skip
+    *_, raw = _evaluate(client, path, "classification", [model], mapping)
+    (result,) = raw["results"]
+    assert result["ignored"] == ["person"] and result["per_class"]["coffee"] == 100.0
+    assert result["metrics"] == {"top-1": 100.0, "top-5": 100.0}
 
 
 def test_models_of_the_other_task_say_so(client, photos, tmp_path):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import time
 import zipfile
@@ -138,3 +139,64 @@ def test_an_encrypted_member_is_refused(tmp_path):
     path.write_bytes(bytes(data))
     assert zipfile.ZipFile(path).infolist()[0].flag_bits & 1
     assert "encrypted" in _refused(path, "classification")
+
+
+def test_a_wrapping_folder_beside_other_files(photos, tmp_path):
+    image, _ = jpeg(photos["astronaut.png"], (64, 48))
+    classes = json.dumps({"classes": ["sky", "astronaut"]}).encode()
+    blank = png(np.zeros((48, 64), np.uint8))
+    folders = zip_of(tmp_path / "c.zip", {
+        "README.md": b"notes", "data/cat/a.jpg": image, "data/dog/b.jpg": image,
+    })  # fmt: skip
+    assert _load(folders, "classification").classes == ["cat", "dog"]
+    masks = zip_of(tmp_path / "s.zip", {
+        "README.md": b"notes", "data/images/city/a.jpg": image, "data/masks/city/a.png": blank,
+        "data/classes.json": classes,
+    })  # fmt: skip
+    data = _load(masks)
+    assert data.classes == ["sky", "astronaut"]  # its classes.json, not the models' names
+    assert [e.name for e in data.examples] == ["data/images/city/a.jpg"]  # sub-folders pair
+    lonely = zip_of(tmp_path / "l.zip", {
+        "data/images/a.jpg": image, "data/images/b.jpg": image, "data/masks/a.png": blank,
+    })  # fmt: skip
+    assert "data/images/b.jpg has no mask (expected data/masks/b.png" in _refused(lonely)
+
+
+def test_two_files_of_one_name_are_refused(photos, tmp_path):
+    image, _ = jpeg(photos["astronaut.png"], (64, 48))
+    blank = png(np.zeros((48, 64), np.uint8))
+    path = zip_of(tmp_path / "d.zip", {
+        "images/a.jpg": image, "masks/a.png": blank, "masks/a.jpg": blank,
+    })  # fmt: skip
+    assert "masks/a.png and masks/a.jpg are two masks of one name" in _refused(path)
+
+
+def test_a_photo_s_exif_orientation_turns_its_mask(photos, tmp_path):
+    """A photo stored 64×48 with orientation 6 (shown 48×64) and its mask drawn on the stored
+    pixels: the mask is turned with the photo, as train.validate turns it."""
+    from PIL import Image
+
+    photo = Image.open(photos["astronaut.png"]).convert("RGB").resize((64, 48))
+    exif = photo.getexif()
+    exif[0x0112] = 6
+    buffer = io.BytesIO()
+    photo.save(buffer, "JPEG", exif=exif.tobytes())
+    stored = np.zeros((48, 64), np.uint8)
+    stored[:, :8] = 1  # the stored photo's left edge
+    classes = json.dumps({"classes": ["background", "edge"]}).encode()
+    path = zip_of(tmp_path / "exif.zip", {
+        "images/a.jpg": buffer.getvalue(), "masks/a.png": png(stored), "classes.json": classes,
+    })  # fmt: skip
+    (example,) = _load(path).examples
+    assert example.image.size == (48, 64) and example.target.shape == (64, 48)
+    assert example.target[:8].all() and not example.target[8:].any()  # left edge → top
+
+
+def test_a_damaged_member_is_one_line(photos, tmp_path):
+    image, _ = jpeg(photos["astronaut.png"], (64, 48))
+    path = zip_of(tmp_path / "z.zip", {"cat/a.jpg": image})
+    data = bytearray(path.read_bytes())
+    start = data.find(b"cat/a.jpg") + len("cat/a.jpg")
+    data[start + 50 : start + 150] = bytes(100)  # the deflated stream, zeroed
+    path.write_bytes(bytes(data))
+    assert "cat/a.jpg cannot be unpacked" in _refused(path, "classification")

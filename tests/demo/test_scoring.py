@@ -92,18 +92,38 @@ def test_segmentation_metrics_under_a_mapping():
     assert score.worst[0].caption == "a.jpg: IoU 63.3 %"
 
 
-def test_classification_sums_the_probabilities_of_a_class_s_members():
-    data = Labelled("classification", ["cat", "dog"], [("a", 0), ("b", 1), ("c", 0)])
-    data.examples = [
-        Example(n, Image.new("RGB", (4, 4)), t) for n, t in (("a", 0), ("b", 1), ("c", 0))
-    ]
-    sets = [{"tabby", "tiger cat"}, {"beagle"}]
+def test_classification_counts_the_model_s_own_top_classes():
+    """Top-1: the model's most likely class is one of the true class's; top-5: one of its
+    five most likely is. A class that maps to nothing leaves its examples out."""
+    data = Labelled("classification", ["cat", "dog", "bird"], [])
+    truths = {"a": 0, "b": 1, "c": 0, "d": 2}
+    data.examples = [Example(n, Image.new("RGB", (4, 4)), t) for n, t in truths.items()]
+    sets = [{"tabby", "tiger cat"}, {"beagle"}, set()]
+    rest = [("car", 0.01), ("bus", 0.01), ("van", 0.01), ("ship", 0.01)]
     outputs = [
-        [("beagle", 0.4), ("tabby", 0.35), ("tiger cat", 0.25)],  # cat 0.6 beats dog 0.4: right
-        [("car", 0.7), ("beagle", 0.3)],  # other 0.7: wrong
-        [("tabby", 0.9), ("beagle", 0.1)],
-    ]
+        [("beagle", 0.4), ("tabby", 0.3), ("tiger cat", 0.26), *rest],  # top class a dog: wrong
+        [("car", 0.66), ("bus", 0.2), ("beagle", 0.1), ("van", 0.02), ("ship", 0.01),
+         ("tabby", 0.01)],  # wrong, but its top 5 holds a dog
+        [("tabby", 0.9), ("beagle", 0.06), *rest],
+        [("tabby", 0.96), *rest],  # a bird: mapped to nothing, left out
+    ]  # fmt: skip
     score = _classification_score(data, sets, outputs)
-    assert score.metrics == {"top-1": 66.67, "top-5": None}  # top-5 with 2 classes + other: none
-    assert score.per_class == [100.0, 0.0]
-    assert score.worst[0].caption == "b: labelled 'dog' (30 %), predicted 'other' (70 %)"
+    assert score.metrics == {"top-1": 33.33, "top-5": 100.0}
+    assert score.per_class == [50.0, 0.0, None] and score.ignored == ["bird"]
+    assert (
+        score.worst[0].caption
+        == "b: labelled 'dog' (10 % on its classes), top class 'car' (none of yours)"
+    )
+    three = [row[:3] for row in outputs[:3]]  # a model with 3 classes has no top-5
+    data.examples = data.examples[:3]
+    assert _classification_score(data, sets, three).metrics["top-5"] is None
+
+
+def test_proposals_never_give_one_model_class_to_two_classes():
+    from demo.scoring import proposals
+
+    assert proposals(["car", "vehicle", "vegetation", "plant"], CITYSCAPES) == [
+        ["car"], ["truck", "bus", "train", "motorcycle", "bicycle"], ["vegetation"], [],
+    ]  # fmt: skip
+    assert propose("tree", IMAGENET) == []  # a name's last word only: not "tree frog"
+    assert propose("car", IMAGENET) and "car mirror" not in propose("car", IMAGENET)
