@@ -135,25 +135,19 @@ def _inspected(payload: Any, task: str, models: dict[str, list[str]]) -> tuple[L
         archive.close()
         raise gr.Error(str(exc)) from None
     if labelled.classes is None:
-        labelled.classes = _shared_labels(models)
+        labelled.classes, labelled.named = _shared_labels(models), False
         if labelled.classes is None:
             archive.close()
             raise gr.Error(NO_CLASS_NAMES)
     return labelled, archive
 
 
-def _has_classes_file(payload: Any) -> bool:
-    archive, _ = _zip(payload)
-    with archive:
-        return any(n.rsplit("/", 1)[-1] == "classes.json" for n in archive.namelist())
-
-
-def _upload_info(labelled: Labelled, models: dict[str, list[str]], named_by_zip: bool) -> str:
+def _upload_info(labelled: Labelled, models: dict[str, list[str]]) -> str:
     """What the upload holds, where its class names come from, and which classes no model
     class was proposed for."""
     classes = labelled.classes or []
     text = f"{labelled.describe()}: {', '.join(classes)}."
-    if not named_by_zip:
+    if not labelled.named:
         text += " No classes.json: the class names are the models' own (mask value = index)."
     table = proposal_table(classes, models)
     for column, model in enumerate(models, start=1):
@@ -411,8 +405,7 @@ def build(
         labels, _ = _model_labels(picked[:MAX_MODELS], task_name, policy)
         labelled, archive = _inspected(payload, task_name, labels)
         archive.close()
-        named_by_zip = task_name == "classification" or _has_classes_file(payload)
-        return [_mapping_update(labelled, labels), _upload_info(labelled, labels, named_by_zip)]
+        return [_mapping_update(labelled, labels), _upload_info(labelled, labels)]
 
     def on_evaluate(
         payload: Any,

@@ -47,7 +47,13 @@ MAX_UNPACKED_MB = 256
 MAX_MEMBERS = 2000
 #: Mask value that marks pixels without a label.
 IGNORE_INDEX = 255
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif")
+#: The formats Pillow may read an image or mask as, whatever its name says (never, say,
+#: PostScript, which Pillow hands to Ghostscript).
+PIL_FORMATS = ("PNG", "JPEG", "WEBP", "GIF", "BMP", "TIFF")  # JPEG covers MPO
+SUPPORTED = "PNG, JPEG, WebP, GIF, BMP or TIFF"
+#: Largest ``classes.json``, in bytes.
+MAX_CLASSES_BYTES = 1_000_000
 #: Folder names that hold images, and masks, in a segmentation zip.
 IMAGE_DIRS = ("images", "image", "imgs", "img")
 MASK_DIRS = ("masks", "mask", "labels", "annotations", "gt")
@@ -95,12 +101,15 @@ class Labelled:
             (segmentation) or class index (classification).
         palette: RGB colour key → class index, for colour masks (None: index masks).
         examples: The decoded examples, once :func:`read` has run (empty before).
+        named: Whether the class names come from the zip (False: from the models, for masks
+            without a ``classes.json``).
     """
 
     task: str
     classes: list[str] | None
     items: list[tuple[str, str | int]]
     palette: dict[int, int] | None = None
+    named: bool = True
     examples: list[Example] = field(default_factory=list)
 
     def describe(self) -> str:
@@ -118,8 +127,9 @@ def open_zip(path: str | Path, shown_name: str) -> zipfile.ZipFile:
         shown_name: The name the visitor knows it by (never the server's path).
 
     Raises:
-        UploadError: Empty, not a zip, encrypted, too many entries, or more than
-            :data:`MAX_UNPACKED_MB` unpacked.
+        UploadError: Empty, not a zip, encrypted, too many entries, more than
+            :data:`MAX_UNPACKED_MB` unpacked, a compression method other than Deflate, a
+            name twice or a name with a control character.
     """
     path = Path(path)
     if path.stat().st_size == 0:
@@ -128,21 +138,44 @@ def open_zip(path: str | Path, shown_name: str) -> zipfile.ZipFile:
         archive = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError, ValueError):
         raise UploadError(f"{shown_name} is not a readable zip file.") from None
+    try:
+        _check_directory(archive, shown_name)
+    except UploadError:
+        archive.close()
+        raise
+    return archive
+
+
+def _check_directory(archive: zipfile.ZipFile, shown_name: str) -> None:
+    """Refuse what the zip's directory already shows to be unusable; names written with
+    backslashes (older Windows tools) are read with slashes."""
     members = archive.infolist()
-    unpacked = sum(info.file_size for info in members)
     if len(members) > MAX_MEMBERS:
-        archive.close()
         raise UploadError(f"{shown_name} has {len(members)} entries; the limit is {MAX_MEMBERS}.")
+    unpacked = sum(info.file_size for info in members)
     if unpacked > MAX_UNPACKED_MB * 1_000_000:
-        archive.close()
         raise UploadError(
             f"{shown_name} would unpack to {unpacked / 1e6:,.0f} MB; the limit is "
             f"{MAX_UNPACKED_MB} MB (refused before unpacking)."
         )
     if any(info.flag_bits & 0x1 for info in members):
-        archive.close()
         raise UploadError(f"{shown_name} is encrypted; upload a zip without a password.")
-    return archive
+    for info in members:
+        if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+            raise UploadError(
+                f"{shown_name} packs {info.filename!r} with compression method "
+                f"{info.compress_type}; zip it again with Deflate (the usual method)."
+            )
+        if any(ord(c) < 32 or ord(c) == 127 for c in info.filename):
+            raise UploadError(f"{shown_name} has a file name with a control character in it.")
+        if "\\" in info.filename:
+            archive.NameToInfo.pop(info.filename, None)
+            info.filename = info.filename.replace("\\", "/")
+            archive.NameToInfo[info.filename] = info
+    names = [info.filename for info in members]
+    if len(set(names)) != len(names):
+        twice = next(n for n in names if names.count(n) > 1)
+        raise UploadError(f"{shown_name} holds {twice} twice; zip it again.")
 
 
 def _files(archive: zipfile.ZipFile) -> list[str]:
@@ -260,20 +293,24 @@ def _classification_items(
 
 
 def _classes_json(archive: zipfile.ZipFile, member: str) -> tuple[list[str], dict[int, int] | None]:
+    expected = f'{member} must be {{"classes": ["name", ...], "palette": [[r, g, b], ...]}}.'
+    raw = _read(archive, member, MAX_CLASSES_BYTES)
     try:
-        spec = json.loads(_read(archive, member).decode("utf-8"))
+        spec = json.loads(raw)  # UTF-8, -16 or -32, with or without a BOM
         names = spec["classes"]
-        if not isinstance(names, list) or not names:
-            raise TypeError("classes must be a non-empty list")
-    except (ValueError, KeyError, TypeError, UnicodeDecodeError):
-        raise UploadError(
-            f'{member} must be {{"classes": ["name", ...], "palette": [[r, g, b], ...]}}.'
-        ) from None
+    except (ValueError, KeyError, TypeError, RecursionError):
+        raise UploadError(expected) from None
+    if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
+        raise UploadError(expected)
     if len(names) > IGNORE_INDEX:
         raise UploadError(f"{member} names {len(names)} classes; masks hold at most 255.")
+    bad = next((n for n in names if not n.strip() or any(ord(c) < 32 for c in n)), None)
+    if bad is not None or len(set(names)) != len(names):
+        problem = "an empty name or a control character" if bad is not None else "a name twice"
+        raise UploadError(f"{member} has {problem} in its classes.")
     palette = spec.get("palette")
     if palette is None:
-        return [str(n) for n in names], None
+        return list(names), None
     ok = isinstance(palette, list) and all(
         isinstance(c, list)
         and len(c) == 3
@@ -285,7 +322,9 @@ def _classes_json(archive: zipfile.ZipFile, member: str) -> tuple[list[str], dic
             f"{member}: the palette must give one [r, g, b] (integers 0–255) per class."
         )
     keys = {r << 16 | g << 8 | b: i for i, (r, g, b) in enumerate(palette)}
-    return [str(n) for n in names], keys
+    if len(keys) != len(palette):
+        raise UploadError(f"{member}: the palette gives two classes one colour.")
+    return list(names), keys
 
 
 def inspect(archive: zipfile.ZipFile, task: str) -> Labelled:
@@ -324,21 +363,24 @@ def inspect(archive: zipfile.ZipFile, task: str) -> Labelled:
     return Labelled(task, classes, rooted, palette)
 
 
-def _read(archive: zipfile.ZipFile, member: str) -> bytes:
+def _read(archive: zipfile.ZipFile, member: str, limit: int | None = None) -> bytes:
+    """``member``'s bytes, never inflating past its declared size (a member that lies about
+    its size is cut there, as ``zipfile`` alone would not do before inflating a gigabyte).
+
+    Raises:
+        UploadError: Damaged, or declared larger than ``limit`` bytes.
+    """
+    info = archive.getinfo(member)
+    if limit is not None and info.file_size > limit:
+        raise UploadError(f"{member} is {info.file_size:,} bytes; the limit is {limit:,}.")
     try:
-        return archive.read(member)
+        with archive.open(info) as file:
+            return file.read(info.file_size)
     except Exception:  # zipfile, zlib, an unsupported method (Deflate64): one line
         raise UploadError(
             f"{member} cannot be unpacked (a damaged zip, or a compression method other than "
             "Deflate); zip it again."
         ) from None
-
-
-def _too_many_pixels() -> UploadError:
-    return UploadError(
-        f"The images add up to more than {MAX_MEGAPIXELS} megapixels; the limit is "
-        f"{MAX_MEGAPIXELS} per upload. Downscale them or upload fewer."
-    )
 
 
 @dataclass(frozen=True)
@@ -351,23 +393,32 @@ class _Stored:
 
 def _image(archive: zipfile.ZipFile, member: str, budget: int) -> tuple[Image.Image, _Stored]:
     """The image ``member`` upright (see :func:`zoo.load_image`) and how it is stored; refused
-    from its header when it is larger than ``budget`` pixels (what is left of
-    :data:`MAX_MEGAPIXELS`)."""
+    from its header when it is not one of :data:`PIL_FORMATS`, or larger than ``budget``
+    pixels (what is left of :data:`MAX_MEGAPIXELS`) or zoo's size limits."""
     data = _read(archive, member)
-    stored = _Stored((0, 0), 1)
     try:
-        with Image.open(io.BytesIO(data)) as header:  # reads the header only
+        with Image.open(io.BytesIO(data), formats=PIL_FORMATS) as header:  # the header only
             stored = _Stored(header.size, int(header.getexif().get(_ORIENTATION, 1) or 1))
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError):
-        pass  # zoo.load_image says what is wrong with it
-    if stored.size[0] * stored.size[1] > budget:
-        raise _too_many_pixels()
+        raise UploadError(f"{member} is not an image: expected {SUPPORTED}.") from None
+    width, height = stored.size
+    if width * height > budget:
+        raise UploadError(
+            f"{member} takes the images past {MAX_MEGAPIXELS} megapixels in all (it is "
+            f"{width}×{height}); the limit is {MAX_MEGAPIXELS} per upload. Downscale them or "
+            "upload fewer."
+        )
     named = io.BytesIO(data)
-    named.name = member  # zoo's messages name the file by this
+    named.name = member  # zoo's messages name the file by its base name
     try:
         return zoo.load_image(named), stored
     except zoo.InvalidImageError as exc:
-        raise UploadError(str(exc).replace(posixpath.basename(member), member, 1)) from None
+        message, base = str(exc), posixpath.basename(member)
+        for written in (base[:1].upper() + base[1:], base):  # zoo capitalises a sentence
+            if message.startswith(written):
+                message = member + message[len(written) :]
+                break
+        raise UploadError(message) from None
 
 
 def _upright(mask: Image.Image, stored: _Stored) -> Image.Image:
@@ -382,6 +433,20 @@ def _upright(mask: Image.Image, stored: _Stored) -> Image.Image:
     return ImageOps.exif_transpose(mask)
 
 
+def _palette_indices(raw: Image.Image, palette: dict[int, int], member: str) -> np.ndarray:
+    """``(H, W)`` class indices of an RGB mask, one lookup for all colours."""
+    rgb = np.asarray(raw.convert("RGB"), dtype=np.uint32)
+    keys = rgb[..., 0] << 16 | rgb[..., 1] << 8 | rgb[..., 2]
+    colours = np.array(sorted(palette), dtype=np.uint32)
+    slots = np.minimum(np.searchsorted(colours, keys), len(colours) - 1)
+    known = colours[slots] == keys
+    if not known.all():
+        colour = rgb[~known][0].tolist()
+        raise UploadError(f"{member} has colour {colour}, which classes.json's palette lacks.")
+    indices = np.array([palette[int(c)] for c in colours], dtype=np.uint8)
+    return indices[slots]
+
+
 def _mask(
     archive: zipfile.ZipFile,
     member: str,
@@ -391,41 +456,28 @@ def _mask(
     palette: dict[int, int] | None,
 ) -> np.ndarray:
     shown = image.image.size
+    sizes = {shown, stored.size, shown[::-1]}  # a quarter turn of its own is allowed
     try:
-        with Image.open(io.BytesIO(_read(archive, member))) as opened:
+        with Image.open(io.BytesIO(_read(archive, member)), formats=PIL_FORMATS) as opened:
             size = opened.size
-            if size in (shown, stored.size):  # checked before decoding
+            if size in sizes:  # checked before decoding
                 opened.load()
                 raw = _upright(opened.copy(), stored)
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError):
         raise UploadError(f"{member} is not a readable mask image.") from None
-    if size not in (shown, stored.size):
+    if size not in sizes or raw.size != shown:
+        size = raw.size if size in sizes else size
         raise UploadError(
             f"{member} is {size[0]}×{size[1]} but its image {image.name} is {shown[0]}×{shown[1]}."
         )
-    if raw.size != shown:
-        raise UploadError(
-            f"{member} is {raw.size[0]}×{raw.size[1]} but its image {image.name} is shown "
-            f"{shown[0]}×{shown[1]} (its EXIF orientation turns it)."
-        )
     if raw.mode in ("RGB", "RGBA") and palette is not None:
-        rgb = np.asarray(raw.convert("RGB"), dtype=np.int64)
-        keys = rgb[..., 0] << 16 | rgb[..., 1] << 8 | rgb[..., 2]
-        mask = np.full(keys.shape, IGNORE_INDEX, np.uint8)
-        known = np.zeros(keys.shape, bool)
-        for key, index in palette.items():
-            hit = keys == key
-            mask[hit], known[hit] = index, True
-        if not known.all():
-            colour = rgb[~known][0].tolist()
-            raise UploadError(f"{member} has colour {colour}, which classes.json's palette lacks.")
-        return mask
-    if raw.mode not in ("L", "P", "I", "I;16"):
+        return _palette_indices(raw, palette, member)
+    if raw.mode not in ("1", "L", "P", "I") and not raw.mode.startswith("I;16"):
         raise UploadError(
             f"{member} is a {raw.mode} image; masks hold one class index per pixel (or RGB "
             "colours listed in classes.json's palette)."
         )
-    values = np.asarray(raw).astype(np.int64)
+    values = np.asarray(raw).astype(np.int64)  # a 1-bit mask: black 0, white 1
     outside = (values < 0) | ((values >= classes) & (values != IGNORE_INDEX))
     if outside.any():
         found = np.unique(values[outside])[:5].tolist()

@@ -19,6 +19,7 @@ Each model runs through the zoo's inference pipeline (:func:`zoo.segment`,
 from __future__ import annotations
 
 import itertools
+import math
 import re
 import statistics
 from collections.abc import Callable, Sequence
@@ -124,15 +125,35 @@ def proposal_table(classes: Sequence[str], models: dict[str, list[str]]) -> list
     ]
 
 
-def _rows(table: Any) -> tuple[list[str], list[list[Any]]]:
-    """A ``gr.Dataframe`` value (its JSON dict, a pandas frame, or rows) as headers and rows."""
+def _cell(value: Any) -> str:
+    """A table cell as text: None and NaN are empty; only text and numbers are read."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    if not isinstance(value, (str, int, float)):
+        raise MappingError("The mapping table's cells must be text (class names separated by ;).")
+    return str(value)
+
+
+def _rows(table: Any) -> tuple[list[str], list[list[str]]]:
+    """A ``gr.Dataframe`` value (its JSON dict, a pandas frame, or rows) as headers and rows
+    of text.
+
+    Raises:
+        MappingError: Not a table.
+    """
     if table is None:
         return [], []
     if hasattr(table, "columns") and hasattr(table, "values"):  # pandas
-        return [str(c) for c in table.columns], table.values.tolist()
-    if isinstance(table, dict):
-        return [str(h) for h in table.get("headers") or []], list(table.get("data") or [])
-    return [], [list(r) for r in table]
+        headers, rows = list(table.columns), table.values.tolist()
+    elif isinstance(table, dict):
+        headers, rows = table.get("headers") or [], table.get("data") or []
+    else:
+        headers, rows = [], table
+    if not isinstance(headers, list) or not isinstance(rows, list):
+        raise MappingError("The mapping must be a table: headers and rows.")
+    if not all(isinstance(row, (list, tuple)) for row in rows):
+        raise MappingError("The mapping must be a table: each row a list of cells.")
+    return [_cell(h) for h in headers], [[_cell(c) for c in row] for row in rows]
 
 
 def parse_mapping(
@@ -148,17 +169,25 @@ def parse_mapping(
         models: Each model's class names.
 
     Raises:
-        MappingError: A name that is not one of the model's classes, a model class mapped
-            to two visitor classes, or a row for a class the upload does not have.
+        MappingError: Not a table of text, a name that is not one of the model's classes, a
+            model class mapped to two visitor classes, a row for a class the upload does not
+            have, or two rows for one class.
     """
     headers, rows = _rows(table)
-    by_class = {str(row[0]).strip(): row for row in rows if row and str(row[0]).strip()}
-    unknown = [name for name in by_class if name not in classes]
-    if unknown:
-        raise MappingError(
-            f"The mapping has a row for {unknown[0]!r}, which is not one of the upload's "
-            f"classes ({', '.join(classes)})."
-        )
+    by_class: dict[str, list[str]] = {}
+    for row in rows:
+        name = row[0].strip() if row else ""
+        if not name:
+            continue
+        if name not in classes:
+            shown = ", ".join(classes[:10]) + (", …" if len(classes) > 10 else "")
+            raise MappingError(
+                f"The mapping has a row for {name[:60]!r}, which is not one of the upload's "
+                f"classes ({shown})."
+            )
+        if name in by_class:
+            raise MappingError(f"The mapping has two rows for {name!r}; keep one.")
+        by_class[name] = row
     mapping: dict[str, list[set[str]]] = {}
     for model, labels in models.items():
         known = set(labels)
@@ -166,16 +195,15 @@ def parse_mapping(
         proposed = proposals(classes, labels)
         sets: list[set[str]] = []
         for index, name in enumerate(classes):
-            row = by_class.get(name)
-            if column is None or row is None or column >= len(row):
+            edited = by_class.get(name)
+            if column is None or edited is None or column >= len(edited):
                 cell = proposed[index]
             else:
-                text = "" if row[column] is None else str(row[column])
-                cell = [part.strip() for part in text.split(SEPARATOR) if part.strip()]
+                cell = [part.strip() for part in edited[column].split(SEPARATOR) if part.strip()]
             wrong = [part for part in cell if part not in known]
             if wrong:
                 raise MappingError(
-                    f"{short_name(model)} has no class {wrong[0]!r} (mapped from {name!r}); "
+                    f"{short_name(model)} has no class {wrong[0][:60]!r} (mapped from {name!r}); "
                     f"its classes include {', '.join(map(repr, labels[:6]))}."
                 )
             sets.append(set(cell))

@@ -9,6 +9,7 @@ import zipfile
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from demo import labelled
 from demo.labelled import UploadError, inspect, open_zip, read
@@ -128,7 +129,7 @@ def test_bounds_on_examples_and_megapixels(photos, tmp_path, monkeypatch):
     )
     monkeypatch.setattr(labelled, "MAX_MEGAPIXELS", 0.005)  # 5,000 pixels: the second image
     two = zip_of(tmp_path / "two.zip", {"cat/a.jpg": image, "cat/b.jpg": image})
-    assert "more than 0.005 megapixels" in _refused(two, "classification")
+    assert "cat/b.jpg takes the images past 0.005 megapixels" in _refused(two, "classification")
 
 
 def test_an_encrypted_member_is_refused(tmp_path):
@@ -174,8 +175,6 @@ def test_two_files_of_one_name_are_refused(photos, tmp_path):
 def test_a_photo_s_exif_orientation_turns_its_mask(photos, tmp_path):
     """A photo stored 64×48 with orientation 6 (shown 48×64) and its mask drawn on the stored
     pixels: the mask is turned with the photo, as train.validate turns it."""
-    from PIL import Image
-
     photo = Image.open(photos["astronaut.png"]).convert("RGB").resize((64, 48))
     exif = photo.getexif()
     exif[0x0112] = 6
@@ -200,3 +199,61 @@ def test_a_damaged_member_is_one_line(photos, tmp_path):
     data[start + 50 : start + 150] = bytes(100)  # the deflated stream, zeroed
     path.write_bytes(bytes(data))
     assert "cat/a.jpg cannot be unpacked" in _refused(path, "classification")
+
+
+def _declare_size(path, member: str, size: int) -> None:
+    """Make the zip's local and central headers of ``member`` declare ``size`` bytes."""
+    data = bytearray(path.read_bytes())
+    name = member.encode()
+    local = data.find(b"PK\x03\x04")
+    while data[local + 30 : local + 30 + len(name)] != name:
+        local = data.find(b"PK\x03\x04", local + 4)
+    data[local + 22 : local + 26] = size.to_bytes(4, "little")
+    central = data.find(b"PK\x01\x02")
+    while data[central + 46 : central + 46 + len(name)] != name:
+        central = data.find(b"PK\x01\x02", central + 4)
+    data[central + 24 : central + 28] = size.to_bytes(4, "little")
+    path.write_bytes(bytes(data))
+
+
+def test_hostile_zips_are_one_line_each_and_cheap(photos, tmp_path):
+    image, _ = jpeg(photos["astronaut.png"], (64, 48))
+    lying = zip_of(tmp_path / "lying.zip", {"cat/a.jpg": image[:200] + bytes(50_000_000)})
+    _declare_size(lying, "cat/a.jpg", 300)  # 50 MB inflate behind a 300-byte claim
+    start = time.monotonic()
+    assert "cat/a.jpg" in _refused(lying, "classification")
+    assert time.monotonic() - start < 1.0  # never inflated past the claim
+    bzip = tmp_path / "bzip.zip"
+    with zipfile.ZipFile(bzip, "w", zipfile.ZIP_BZIP2) as archive:
+        archive.writestr("cat/a.jpg", image)
+    assert "compression method 12" in _refused(bzip, "classification")
+    nested = zip_of(tmp_path / "nested.zip", {
+        "images/a.jpg": image, "masks/a.png": png(np.zeros((48, 64), np.uint8)),
+        "classes.json": b"[" * 100_000,
+    })  # fmt: skip
+    assert "classes.json must be" in _refused(nested)
+    huge = zip_of(tmp_path / "huge.zip", {"images/a.jpg": image, "masks/a.png": b"",
+                                          "classes.json": b" " * 2_000_000})  # fmt: skip
+    assert "classes.json is 2,000,000 bytes; the limit is 1,000,000" in _refused(huge)
+    twice = json.dumps({"classes": ["a", "b"], "palette": [[1, 2, 3], [1, 2, 3]]}).encode()
+    same = zip_of(tmp_path / "same.zip", {"images/a.jpg": image, "masks/a.png": b"",
+                                          "classes.json": twice})  # fmt: skip
+    assert "two classes one colour" in _refused(same)
+    eps = zip_of(
+        tmp_path / "eps.zip", {"cat/a.jpg": b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 9 9\n"}
+    )
+    assert "cat/a.jpg is not an image" in _refused(eps, "classification")
+    control = zip_of(tmp_path / "control.zip", {"cat/a\nb.jpg": image})
+    assert "control character" in _refused(control, "classification")
+
+
+def test_backslash_names_and_one_bit_masks_are_read(photos, tmp_path):
+    image, _ = jpeg(photos["astronaut.png"], (64, 48))
+    bits = Image.fromarray(np.zeros((48, 64), np.uint8)).convert("1")
+    buffer = io.BytesIO()
+    bits.save(buffer, "PNG")
+    classes = json.dumps({"classes": ["background", "person"]}).encode()
+    path = zip_of(tmp_path / "win.zip", {"images\\a.jpg": image, "masks\\a.png": buffer.getvalue(),
+                                         "classes.json": classes})  # fmt: skip
+    (example,) = _load(path).examples
+    assert example.name == "images/a.jpg" and not example.target.any()

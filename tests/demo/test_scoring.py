@@ -127,3 +127,23 @@ def test_proposals_never_give_one_model_class_to_two_classes():
     ]  # fmt: skip
     assert propose("tree", IMAGENET) == []  # a name's last word only: not "tree frog"
     assert propose("car", IMAGENET) and "car mirror" not in propose("car", IMAGENET)
+
+
+@pytest.mark.parametrize(
+    ("table", "words"),
+    [(5, "must be a table"), ({"headers": 5, "data": []}, "must be a table"),
+     ({"headers": ["your class", "a"], "data": [5]}, "each row a list"),
+     ({"headers": ["your class", "a"], "data": [["car", ["car"]]]}, "cells must be text"),
+     ({"headers": ["your class", "a"], "data": [["car", "car"], ["car", "truck"]]},
+      "two rows for 'car'")],
+)  # fmt: skip
+def test_a_table_from_a_client_that_is_not_one(table, words):
+    with pytest.raises(MappingError, match=words):
+        parse_mapping(table, ["car"], {"a": ["car", "truck"]})
+
+
+def test_empty_and_nan_cells_ignore_a_class():
+    import pandas as pd
+
+    table = pd.DataFrame([["car", float("nan")], ["bus", None]], columns=["your class", "a"])
+    assert parse_mapping(table, ["car", "bus"], {"a": ["car", "bus"]}) == {"a": [set(), set()]}
