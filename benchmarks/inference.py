@@ -1,5 +1,5 @@
-"""Inference speed side by side: the zoo (PyTorch eager, channels_last, ONNX Runtime) against
-torchvision, timm and segmentation_models_pytorch on the same architectures.
+"""Inference speed side by side: the zoo (PyTorch eager, channels_last, ONNX Runtime in float
+and int8) against torchvision, timm and segmentation_models_pytorch on the same architectures.
 
 One table, measured in one run. Each group (one architecture and its contenders) is built,
 warmed up once per contender, then timed for ``--repeats`` rounds in which the contenders
@@ -89,9 +89,13 @@ def channels_last(model: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
     return lambda x: model(x.contiguous(memory_format=torch.channels_last))
 
 
-def onnx(model: nn.Module, folder: Path, name: str, size: tuple[int, int]) -> nn.Module:
-    path = folder / f"{name}.onnx"
-    zoo.export(model, path, input_size=size)
+def onnx(
+    model: nn.Module, folder: Path, name: str, size: tuple[int, int], int8: bool = False
+) -> nn.Module:
+    """The model exported and loaded in ONNX Runtime; ``int8``: quantized (calibrated on the
+    example photos; with random weights the ranges differ, the operators do not)."""
+    path = folder / f"{name}{'-int8' if int8 else ''}.onnx"
+    zoo.export(model, path, input_size=size, quantize="int8" if int8 else None)
     return zoo.ORTModel(path)
 
 
@@ -165,6 +169,7 @@ def segmentation_rows(folder: Path, repeats: int, quick: bool) -> list[Row]:
             zoo.create_model(name, pretrained=pretrained).eval()
         )
         contenders["zoo onnxruntime"] = onnx(model, folder, name, size)
+        contenders["zoo onnxruntime int8"] = onnx(model, folder, name, size, int8=True)
         for label, build in others.items():
             other = build()
             if other is None:
@@ -201,10 +206,12 @@ def classification_rows(folder: Path, repeats: int, quick: bool) -> list[Row]:
         theirs.load_state_dict(ours.state_dict())
         size = tuple(ours.pretrained_cfg["input_size"][1:])
         session = onnx(ours, folder, arch, size)
+        int8 = onnx(ours, folder, arch, size, int8=True)
         for batch in batches:
             x = torch.randn(batch, 3, *size)
             gflop = {"zoo eager": count_gflop(ours, x), "timm eager": count_gflop(theirs, x)}
-            contenders = {"zoo eager": ours, "timm eager": theirs, "zoo onnxruntime": session}
+            contenders = {"zoo eager": ours, "timm eager": theirs, "zoo onnxruntime": session,
+                          "zoo onnxruntime int8": int8}  # fmt: skip
             rows += time_group(f"{arch} (batch {batch})", contenders, x, gflop, repeats,
                                "timm eager")  # fmt: skip
     return rows

@@ -26,16 +26,15 @@ FORBIDDEN = {
 #: zoo's modules, lowest first. A module may import its own layer and the layers below it.
 ZOO_LAYERS = [
     {"errors", "atomic"},
-    {"datasets", "images", "hub", "convert"},
+    {"datasets", "images", "hub", "convert", "examples"},
     {"meta"},
     {"registry", "labels", "sources"},
     {"weights"},
     {"models"},
     {"factory"},
-    {"export"},
-    {"runtime", "pipeline"},
+    {"export", "runtime", "pipeline", "quantize"},
     {"io", "inference", "segment", "manifest"},
-    {"push", "catalog", "video", "examples"},
+    {"push", "catalog", "video"},
     {"publish", "predict"},
     {"__init__", "__main__"},
 ]

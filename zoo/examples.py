@@ -1,18 +1,21 @@
-"""A short example video made from a photo, for trying :func:`zoo.segment_video` without a
-video of your own::
+"""Example photos from installed packages, and a short example video made from a photo, for
+trying :func:`zoo.segment_video` without a video of your own::
 
-    from zoo.examples import example_clip
+    from zoo.examples import example_clip, example_images
 
+    photos = example_images()  # [(name, (H, W, 3) uint8 array), ...]
     clip = example_clip("photo.jpg", "pan.mp4")  # 4 s at 12 fps, 480×360, H.264 in MP4
 
-It needs PyAV (``pip install 'vision-zoo[video]'``). It is imported from here, not from the
-top-level ``zoo`` namespace.
+The photos come from scikit-image, scikit-learn and matplotlib's sample data (those
+installed; the ``demo`` extra installs all three); the clip needs PyAV
+(``pip install 'vision-zoo[video]'``). Imported from here, not from the top-level ``zoo``
+namespace.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +25,66 @@ from PIL import Image
 from .atomic import Temporary
 from .errors import ConfigError, require
 from .images import ImageSource, load_image
+
+
+def _skimage(name: str) -> Callable[[], np.ndarray]:
+    def load() -> np.ndarray:
+        from skimage import data
+
+        return np.asarray(getattr(data, name)())
+
+    return load
+
+
+def _sklearn(name: str) -> Callable[[], np.ndarray]:
+    def load() -> np.ndarray:
+        from sklearn.datasets import load_sample_image
+
+        return np.asarray(load_sample_image(name))
+
+    return load
+
+
+def _matplotlib(name: str) -> Callable[[], np.ndarray]:
+    def load() -> np.ndarray:
+        from matplotlib.cbook import get_sample_data
+
+        handle: Any = get_sample_data(name, asfileobj=True)  # a file object when asfileobj
+        with handle:
+            return np.asarray(Image.open(handle).convert("RGB"))
+
+    return load
+
+
+#: file name -> (loader, credit). Credits follow each package's documentation.
+PHOTOS: dict[str, tuple[Callable[[], np.ndarray], str]] = {
+    "chelsea_cat.png": (_skimage("chelsea"), "scikit-image data: Chelsea the cat (public domain)"),
+    "coffee.png": (_skimage("coffee"), "scikit-image data: coffee cup, Rachel Michetti (CC0)"),
+    "china.jpg": (_sklearn("china.jpg"), "scikit-learn sample image (CC BY 2.0)"),
+    "flower.jpg": (_sklearn("flower.jpg"), "scikit-learn sample image (CC BY 2.0)"),
+    "grace_hopper.jpg": (_matplotlib("grace_hopper.jpg"), "matplotlib sample data (public domain)"),
+    "astronaut.png": (
+        _skimage("astronaut"),
+        "scikit-image data: Eileen Collins, NASA (public domain)",
+    ),
+}
+
+
+def example_images() -> list[tuple[str, np.ndarray]]:
+    """The example photos of :data:`PHOTOS` that the installed packages provide.
+
+    Returns:
+        ``(file name, (H, W, 3) uint8 RGB array)`` pairs in :data:`PHOTOS` order; empty when
+        none of scikit-image, scikit-learn and matplotlib is installed.
+    """
+    found = []
+    for name, (load, _credit) in PHOTOS.items():
+        try:
+            found.append((name, load()))
+        except (ImportError, OSError, AttributeError):
+            continue
+    return found
+
 
 #: The default clip: length (s), frame rate (frames per second), frame size (width, height).
 CLIP_SECONDS = 4

@@ -32,11 +32,13 @@ from torch import nn
 
 from .atomic import atomic_write
 from .errors import ConfigError, ZooError, require
-from .images import MAX_PIXELS
+from .images import MAX_PIXELS, ImageSource
 from .labels import get_labels, get_palette
 from .meta import ZooMeta, cfg_dict, meta_of
 
 FORMATS = ("onnx",)
+#: What ``quantize`` may ask for.
+QUANTIZE = ("int8",)
 #: ONNX opset: supported by the TorchScript exporter and by every current ONNX Runtime.
 OPSET = 17
 #: The opsets PyTorch's TorchScript-based exporter writes (``torch.onnx._constants``).
@@ -68,7 +70,10 @@ class ExportReport:
         max_abs_diff: Largest |ONNX Runtime − PyTorch| over the checked sizes (on random
             inputs; NaN when not checked).
         max_abs_logit: Largest |logit| PyTorch gave there (float32 rounding scales with it).
-        checked_sizes: The ``(H, W)`` sizes compared.
+        checked_sizes: The ``(H, W)`` sizes compared (the float graph's, before
+            quantization).
+        quantization: For an int8 file, how it was quantized and how close it stays to the
+            float graph (see :meth:`zoo.quantize.QuantReport.to_metadata`); else None.
     """
 
     path: Path
@@ -77,6 +82,7 @@ class ExportReport:
     max_abs_diff: float
     max_abs_logit: float
     checked_sizes: tuple[tuple[int, int], ...]
+    quantization: dict[str, Any] | None = None
 
 
 def export(
@@ -89,8 +95,16 @@ def export(
     fp16: bool = False,
     opset: int = OPSET,
     force: bool = False,
+    quantize: str | None = None,
+    calibration: str | os.PathLike[str] | Sequence[ImageSource] | None = None,
 ) -> ExportReport:
     """Export a model to ONNX and check the file against PyTorch in ONNX Runtime.
+
+    With ``quantize="int8"`` the checked float graph is then quantized statically (QDQ,
+    ``uint8`` activations, per-channel ``int8`` weights; see :mod:`zoo.quantize` for what
+    stays in float and why), calibrated on ``calibration``; the file records that it is
+    int8, what it was calibrated on and how often it agrees with the float graph there.
+    :class:`zoo.ORTModel` runs it like any export.
 
     Args:
         model_or_name: A model, or a name loaded with its pretrained weights
@@ -108,22 +122,31 @@ def export(
         opset: ONNX opset version (7–20, the TorchScript exporter's range).
         force: Replace ``path`` even when it exists and is not an ONNX model (an existing
             ONNX model is replaced without it: that is re-exporting).
+        quantize: None (float), or ``"int8"``.
+        calibration: For int8: None (the example photos of :mod:`zoo.examples` and their
+            mirror images), a folder of images like those the model will see, or a list of
+            images (at most 64 are used).
 
     Returns:
         An :class:`ExportReport`.
 
     Raises:
         MissingExtraError: ``onnx``/``onnxruntime`` are not installed (``vision-zoo[onnx]``).
-        ConfigError: Unknown ``format``; not a model or a name; an ``input_size`` below
-            8 × 8 (32 × 32 for segmentation) or above the image limit; an ``opset`` outside
-            7–20; ``path`` is a folder, or a file that is not an ONNX model and ``force`` is
-            not set.
+        ConfigError: Unknown ``format`` or ``quantize``; ``fp16`` with ``quantize``; not a
+            model or a name; an ``input_size`` below 8 × 8 (32 × 32 for segmentation) or
+            above the image limit; an ``opset`` outside 7–20; ``path`` is a folder, or a file
+            that is not an ONNX model and ``force`` is not set; no calibration image.
+        InvalidImageError: A calibration image cannot be read.
         UnknownModelError, WeightsUnavailableError: For a name that cannot be loaded.
         ExportError: The exporter failed, ONNX Runtime's output differs from PyTorch's, or
             ``path`` cannot be written.
     """
     if format not in FORMATS:
         raise ConfigError(f"format must be one of {FORMATS}, got {format!r}")
+    if quantize is not None and quantize not in QUANTIZE:
+        raise ConfigError(f"quantize must be None or one of {QUANTIZE}, got {quantize!r}")
+    if quantize is not None and fp16:
+        raise ConfigError("quantize and fp16 exclude each other: int8 starts from float32")
     valid_opset = isinstance(opset, int) and not isinstance(opset, bool)
     if not (valid_opset and MIN_OPSET <= opset <= MAX_OPSET):
         raise ConfigError(
@@ -138,6 +161,12 @@ def export(
     check_target(target, force)
     require("onnx", "onnx")
     require("onnxruntime", "onnx")
+    calibrated = None
+    if quantize == "int8":  # refusals before the export, not after it
+        from .quantize import calibration_images, check_tools
+
+        check_tools()
+        calibrated = calibration_images(calibration)
     if isinstance(model_or_name, str):
         from .factory import create_model
 
@@ -166,13 +195,20 @@ def export(
     finally:
         model.to(original_dtype)
     max_diff, scale, sizes = check
-    data = _with_metadata(data, model, size, axes, fp16)
+    quantization = None
+    if calibrated is not None:
+        from .quantize import quantize_int8
+
+        with torch.inference_mode():
+            data, quantized = quantize_int8(data, model, size, calibrated)
+        quantization = quantized.to_metadata()
+    data = _with_metadata(data, model, size, axes, fp16, quantization)
     try:
         with atomic_write(target) as out:
             out.write(data)
     except OSError as exc:
         raise ExportError(f"Cannot write {target}: {exc.strerror or exc}") from exc
-    return ExportReport(target, axes, size, max_diff, scale, sizes)
+    return ExportReport(target, axes, size, max_diff, scale, sizes, quantization)
 
 
 def _name(model: nn.Module) -> str:
@@ -400,7 +436,12 @@ def _verify(
 
 
 def _with_metadata(
-    data: bytes, model: nn.Module, size: tuple[int, int, int], axes: tuple[str, ...], fp16: bool
+    data: bytes,
+    model: nn.Module,
+    size: tuple[int, int, int],
+    axes: tuple[str, ...],
+    fp16: bool,
+    quantization: dict[str, Any] | None = None,
 ) -> bytes:
     """The ONNX bytes with the model's record in ``metadata_props`` (all values JSON)."""
     import onnx
@@ -421,6 +462,7 @@ def _with_metadata(
         "dtype": "float16" if fp16 else "float32",
         "pretrained_cfg": _json_safe(cfg),
         "zoo": meta.to_config(),
+        "quantization": quantization,
     }
     for key, value in properties.items():
         entry = proto.metadata_props.add()

@@ -39,6 +39,7 @@ from torch import nn
 from .atomic import Temporary
 from .errors import ConfigError, ZooError
 from .manifest import Manifest
+from .meta import meta_of
 from .pipeline import Shard
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif"}
@@ -62,7 +63,12 @@ PNG_LEVEL = 1
 def add_arguments(predict: argparse.ArgumentParser) -> None:
     """The ``predict`` command's options."""
     predict.add_argument("inputs", nargs="+", metavar="INPUT", help="image, video or folder")
-    predict.add_argument("--model", required=True, help="zoo name, local-dir:PATH or hf-hub:ID")
+    predict.add_argument(
+        "--model",
+        required=True,
+        help="zoo name, local-dir:PATH, hf-hub:ID or an .onnx file written by python -m zoo "
+        "export (float or int8; runs on ONNX Runtime)",
+    )
     predict.add_argument("--weights", help="a local weight file for a registered tag")
     predict.add_argument("--out", default="predictions", type=Path, help="output folder")
     predict.add_argument("--save", default="mask,overlay",
@@ -81,7 +87,8 @@ def add_arguments(predict: argparse.ArgumentParser) -> None:
     predict.add_argument("--precision", choices=["fp32", "fp16", "bf16"], default="fp32",
                          help="autocast precision of PyTorch models (fp16 on GPUs)")  # fmt: skip
     predict.add_argument("--backend", choices=["pytorch", "onnxruntime", "auto"],
-                         default="pytorch", help="PyTorch, or the ONNX export")  # fmt: skip
+                         help="PyTorch (the default for a name), or the ONNX export "
+                         "(an .onnx --model runs on ONNX Runtime)")  # fmt: skip
     predict.add_argument("--redo", action="store_true",
                          help="run inputs that are already done again (their outputs are "
                          "replaced); by default a rerun skips them")  # fmt: skip
@@ -166,36 +173,41 @@ def predict(args: argparse.Namespace) -> int:
 
     device = _check(args)
     shard = Shard.from_env()
-    info = model_info(args.model)
-    if info.task == "classification" and args.mode != "auto":
+    exported = _exported(args)
+    args.backend = args.backend or ("onnxruntime" if exported else "pytorch")
+    task = exported.task if exported else model_info(args.model).task
+    if task == "classification" and args.mode != "auto":
         raise ConfigError(f"--mode applies to segmentation models; {args.model} is a classifier")
-    saves = _saves(args, info.task)
+    saves = _saves(args, task)
     inputs = find_inputs(args.inputs, args.out)
     if not inputs:
         raise ConfigError(f"No images or videos found in {' '.join(args.inputs)}")
     results = Results.open(args.out, shard, args.model, saves)
     endings = _endings(args, saves)
     # every rank names every input's outputs the same way, from the same sorted list
-    claims = results.claim_all(inputs, lambda path: _wanted(path, endings, info.task))
+    claims = results.claim_all(inputs, lambda path: _wanted(path, endings, task))
     share = shard.take(inputs)
     todo = [(p, claims[p]) for p, _ in share
-            if args.redo or not results.complete(p, _wanted(p, endings, info.task))]  # fmt: skip
+            if args.redo or not results.complete(p, _wanted(p, endings, task))]  # fmt: skip
     if len(share) > len(todo) and not args.quiet:
         print(f"skipping {len(share) - len(todo)} input(s) already done in {shown(args.out)}")
     failed = written = 0
     if todo:
         if device.type == "cuda":
             torch.cuda.set_device(device)  # pinned memory and kernels on this rank's GPU
-        overlay = {"file": args.weights} if args.weights else None
-        model = create_model(args.model, pretrained=True, pretrained_cfg_overlay=overlay)
-        model = model.to(device).eval()
-        if args.backend != "pytorch":
+        if exported is not None:
+            model: torch.nn.Module = exported.model
+        else:
+            overlay = {"file": args.weights} if args.weights else None
+            model = create_model(args.model, pretrained=True, pretrained_cfg_overlay=overlay)
+            model = model.to(device).eval()
+        if args.backend != "pytorch" and exported is None:
             from .runtime import with_backend
 
             model = with_backend(model, args.backend)
         images = [(p, c) for p, c in todo if p.suffix.lower() not in VIDEO_SUFFIXES]
         videos = [(p, c) for p, c in todo if p.suffix.lower() in VIDEO_SUFFIXES]
-        run = _Run(model, args, info.task, saves, results, endings)
+        run = _Run(model, args, task, saves, results, endings)
         written, failed = run.images(images, device)
         for path, claim in videos:
             ok = run.video(path, claim)
@@ -204,6 +216,51 @@ def predict(args: argparse.Namespace) -> int:
     if written and not args.quiet:
         print(f"wrote {written} result(s); rows appended to {shown(results.manifest.path)}")
     return 2 if failed_anywhere else 0
+
+
+@dataclass
+class _Exported:
+    """A ``--model`` that is an exported ``.onnx`` file, loaded lazily."""
+
+    path: Path
+    task: str
+    _model: torch.nn.Module | None = None
+
+    @property
+    def model(self) -> torch.nn.Module:
+        if self._model is None:
+            from .runtime import ORTModel
+
+            self._model = ORTModel(self.path)
+        return self._model
+
+
+def _exported(args: argparse.Namespace) -> _Exported | None:
+    """``--model`` as an exported ONNX file (None for a model name).
+
+    Raises:
+        ConfigError: ``--weights``, ``--backend pytorch``, ``--precision`` or a GPU asked of
+            a file that runs on ONNX Runtime's CPU provider; not a zoo export.
+    """
+    if not args.model.lower().endswith(".onnx"):
+        return None
+    path = Path(args.model)
+    if not path.is_file():
+        raise ConfigError(f"--model {args.model}: no such file")
+    clashes = [flag for flag, given in (("--weights", args.weights),
+               ("--backend pytorch", args.backend == "pytorch"),
+               ("--precision " + args.precision, args.precision != "fp32"),
+               ("--device " + args.device, args.device != "cpu")) if given]  # fmt: skip
+    if clashes:
+        raise ConfigError(
+            f"--model {path.name} is an ONNX file (it runs on ONNX Runtime's CPU provider); "
+            f"leave out {', '.join(clashes)}"
+        )
+    from .runtime import ORTModel
+
+    model = ORTModel(path)
+    task = meta_of(model).task
+    return _Exported(path, task, model)
 
 
 def _endings(args: argparse.Namespace, saves: Sequence[str]) -> dict[str, str]:

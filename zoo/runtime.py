@@ -60,6 +60,8 @@ class ORTModel(nn.Module):
         num_classes: Output classes K.
         path: The file.
         backend: ``"onnxruntime"``.
+        quantization: An int8 file's record (how it was quantized, what it was calibrated
+            on, its agreement with the float graph there); None for a float file.
 
     Raises:
         MissingExtraError: ``onnxruntime`` is not installed.
@@ -99,6 +101,10 @@ class ORTModel(nn.Module):
         self.pretrained_cfg, _ = record_of(metadata)
         self.num_classes = int(self.pretrained_cfg["num_classes"])
         self.dynamic_axes = tuple(metadata.get("dynamic_axes") or ())
+        quantization = metadata.get("quantization")
+        self.quantization: dict[str, Any] | None = (
+            quantization if isinstance(quantization, dict) else None
+        )
         self._dtype = np.float16 if metadata.get("dtype") == "float16" else np.float32
         channels = self.session.get_inputs()[0].shape[1]
         self.in_chans = channels if isinstance(channels, int) else None
