@@ -38,11 +38,11 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
 $(VENV)/.demo: pyproject.toml constraints.txt | $(BIN)/python
-	$(PIP) -e ".[demo,offline,onnx]"
+	$(PIP) -e ".[demo,offline,onnx,openvino]"
 	touch $@
 
 $(VENV)/.dev: pyproject.toml constraints.txt | $(BIN)/python
-	$(PIP) -e ".[demo,offline,onnx,train,dev]"
+	$(PIP) -e ".[demo,offline,onnx,openvino,train,dev]"
 	touch $@ $(VENV)/.demo
 
 chromium:

@@ -1,5 +1,6 @@
-"""Inference speed side by side: the zoo (PyTorch eager, channels_last, ONNX Runtime in float
-and int8) against torchvision, timm and segmentation_models_pytorch on the same architectures.
+"""Inference speed side by side: the zoo (PyTorch eager, channels_last, ONNX Runtime and
+OpenVINO in float and int8) against torchvision, timm and segmentation_models_pytorch on the
+same architectures.
 
 One table, measured in one run. Each group (one architecture and its contenders) is built,
 warmed up once per contender, then timed for ``--repeats`` rounds in which the contenders
@@ -41,6 +42,7 @@ from torch.utils.flop_counter import FlopCounterMode
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import zoo
+from zoo.runtime import OVModel, openvino_available
 
 #: The demo's default models (demo/models.py; the Segment and Video tabs default to the
 #: segmentation tags whose weights load offline: the two person models).
@@ -97,6 +99,18 @@ def onnx(
     path = folder / f"{name}{'-int8' if int8 else ''}.onnx"
     zoo.export(model, path, input_size=size, quantize="int8" if int8 else None)
     return zoo.ORTModel(path)
+
+
+def exported_contenders(
+    model: nn.Module, folder: Path, name: str, size: tuple[int, int]
+) -> dict[str, nn.Module]:
+    """ONNX Runtime float32 and int8, and OpenVINO on the same two files when installed."""
+    session, int8 = onnx(model, folder, name, size), onnx(model, folder, name, size, int8=True)
+    found = {"zoo onnxruntime": session, "zoo onnxruntime int8": int8}
+    if openvino_available():
+        found["zoo openvino"] = OVModel(session.path)
+        found["zoo openvino int8"] = OVModel(int8.path)
+    return found
 
 
 def time_group(
@@ -168,8 +182,7 @@ def segmentation_rows(folder: Path, repeats: int, quick: bool) -> list[Row]:
         contenders["zoo channels_last"] = channels_last(
             zoo.create_model(name, pretrained=pretrained).eval()
         )
-        contenders["zoo onnxruntime"] = onnx(model, folder, name, size)
-        contenders["zoo onnxruntime int8"] = onnx(model, folder, name, size, int8=True)
+        contenders.update(exported_contenders(model, folder, name, size))
         for label, build in others.items():
             other = build()
             if other is None:
@@ -205,13 +218,11 @@ def classification_rows(folder: Path, repeats: int, quick: bool) -> list[Row]:
         theirs = timm.create_model(arch, pretrained=False).eval()
         theirs.load_state_dict(ours.state_dict())
         size = tuple(ours.pretrained_cfg["input_size"][1:])
-        session = onnx(ours, folder, arch, size)
-        int8 = onnx(ours, folder, arch, size, int8=True)
+        exported = exported_contenders(ours, folder, arch, size)
         for batch in batches:
             x = torch.randn(batch, 3, *size)
             gflop = {"zoo eager": count_gflop(ours, x), "timm eager": count_gflop(theirs, x)}
-            contenders = {"zoo eager": ours, "timm eager": theirs, "zoo onnxruntime": session,
-                          "zoo onnxruntime int8": int8}  # fmt: skip
+            contenders = {"zoo eager": ours, "timm eager": theirs, **exported}
             rows += time_group(f"{arch} (batch {batch})", contenders, x, gflop, repeats,
                                "timm eager")  # fmt: skip
     return rows

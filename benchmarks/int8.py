@@ -10,8 +10,9 @@ one; for a segmenter the share of pixels given the same class. These views are o
 photos the calibration saw (the only real photos offline), so read agreement as an upper
 bound for photos unlike them.
 
-Speed: batch 1 at the model's input size, PyTorch eager, ONNX Runtime float32 and int8
-alternating for ``--repeats`` rounds (order flipped each round), median per contender.
+Speed: batch 1 at the model's input size, PyTorch eager, ONNX Runtime float32 and int8 (and
+OpenVINO on the same two files, when installed) alternating for ``--repeats`` rounds (order
+flipped each round), median per contender.
 
     python benchmarks/int8.py                    # 204 views, 30 timing rounds
     python benchmarks/int8.py --views 24 --only tf_efficientnet_lite0.in1k
@@ -35,6 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import zoo
 from zoo.examples import example_images
+from zoo.runtime import OVModel, openvino_available
 
 MODELS = [
     "tf_efficientnet_lite0.in1k",
@@ -44,7 +46,7 @@ MODELS = [
     "mediapipe_selfie.landscape_144x256",
 ]
 COLUMNS = ("model", "task", "views", "agreement_pct", "kl", "eager_ms", "fp32_ms", "int8_ms",
-           "int8_vs_eager", "int8_vs_fp32", "calibration")  # fmt: skip
+           "int8_vs_eager", "int8_vs_fp32", "ov_fp32_ms", "ov_int8_ms", "calibration")  # fmt: skip
 
 
 def views(count: int) -> list[Image.Image]:
@@ -106,13 +108,19 @@ def measure(name: str, images: list[Image.Image], folder: Path, repeats: int) ->
     fp32, int8 = zoo.ORTModel(folder / "fp32.onnx"), zoo.ORTModel(folder / "int8.onnx")
     agreement, kl = accuracy(task, fp32, int8, images)
     size = tuple(model.pretrained_cfg["input_size"][1:])
-    ms = timings({"eager": model, "fp32": fp32, "int8": int8}, torch.randn(1, 3, *size), repeats)
+    contenders = {"eager": model, "fp32": fp32, "int8": int8}
+    if openvino_available():  # the same two files on OpenVINO
+        contenders["ov_fp32"] = OVModel(folder / "fp32.onnx")
+        contenders["ov_int8"] = OVModel(folder / "int8.onnx")
+    ms = timings(contenders, torch.randn(1, 3, *size), repeats)
     row = {
         "model": name, "task": task, "views": len(images), "agreement_pct": round(agreement, 2),
         "kl": None if kl is None else round(kl, 4), "eager_ms": round(ms["eager"], 2),
         "fp32_ms": round(ms["fp32"], 2), "int8_ms": round(ms["int8"], 2),
         "int8_vs_eager": round(ms["eager"] / ms["int8"], 2),
         "int8_vs_fp32": round(ms["fp32"] / ms["int8"], 2),
+        "ov_fp32_ms": round(ms["ov_fp32"], 2) if "ov_fp32" in ms else None,
+        "ov_int8_ms": round(ms["ov_int8"], 2) if "ov_int8" in ms else None,
         "calibration": (report.quantization or {}).get("calibration"),
     }  # fmt: skip
     print("  ".join(f"{k} {v}" for k, v in row.items() if k != "calibration"), flush=True)
@@ -132,13 +140,15 @@ def main() -> None:
     for name in args.only or MODELS:
         with tempfile.TemporaryDirectory() as folder:
             rows.append(measure(name, images, Path(folder), args.repeats))
-    print("\n| model | views | top-1 / pixel agreement | KL | eager ms | fp32 ms | int8 ms | "
-          "int8 vs eager | int8 vs fp32 |\n|---|---|---|---|---|---|---|---|---|")  # fmt: skip
+    headers = ["model", "views", "top-1 / pixel agreement", "KL", "eager ms", "ORT fp32 ms",
+               "ORT int8 ms", "int8 vs eager", "int8 vs fp32", "OpenVINO fp32 ms",
+               "OpenVINO int8 ms"]  # fmt: skip
+    print("\n| " + " | ".join(headers) + " |\n|" + "---|" * len(headers))
     for r in rows:
-        kl = "–" if r["kl"] is None else r["kl"]
-        print(f"| {r['model']} | {r['views']} | {r['agreement_pct']} % | {kl} | {r['eager_ms']} | "
-              f"{r['fp32_ms']} | {r['int8_ms']} | {r['int8_vs_eager']}× | "
-              f"{r['int8_vs_fp32']}× |")  # fmt: skip
+        cells = [r["model"], r["views"], f"{r['agreement_pct']} %", r["kl"], r["eager_ms"],
+                 r["fp32_ms"], r["int8_ms"], f"{r['int8_vs_eager']}×", f"{r['int8_vs_fp32']}×",
+                 r["ov_fp32_ms"], r["ov_int8_ms"]]  # fmt: skip
+        print("| " + " | ".join("–" if c is None else str(c) for c in cells) + " |")
     if args.csv:
         with zoo.atomic_write(args.csv, "w") as handle:
             writer = csv.DictWriter(handle, fieldnames=COLUMNS)

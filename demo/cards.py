@@ -147,7 +147,8 @@ def run_cards(
         cache: Where models are loaded once.
         on_load: Called with a model's name before it loads, and with a sentence before a
             backend is prepared.
-        backend: ``"pytorch"``, ``"onnxruntime"`` or ``"auto"`` (see :mod:`demo.backends`).
+        backend: ``"pytorch"``, ``"onnxruntime"``, ``"openvino"`` or ``"auto"`` (see
+            :mod:`demo.backends`).
         policy: What visitors may load (default: everything); messages never show server
             paths in public mode.
         fatal: Exceptions that are not one model's fault: they propagate instead of

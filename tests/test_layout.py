@@ -40,8 +40,9 @@ ZOO_LAYERS = [
 ]
 LAYER = {name: level for level, names in enumerate(ZOO_LAYERS) for name in names}
 #: zoo's submodules that are public without a name in the capped ``zoo.__all__``: the README
-#: imports them by their full name (``from zoo.examples import example_clip``).
-PUBLIC_SUBMODULES = {"zoo.examples"}
+#: imports them by their full name (``from zoo.examples import example_clip``,
+#: ``zoo.runtime.OVModel``).
+PUBLIC_SUBMODULES = {"zoo.examples", "zoo.runtime"}
 
 
 def _sources(target: str) -> list[Path]:

@@ -63,8 +63,8 @@ def classify(
             mirror image (as ``python -m train.validate --tta flip`` scores classifiers).
         backend: None (run the model as given: an :class:`zoo.ORTModel` on ONNX Runtime,
             anything else on PyTorch), ``"pytorch"``, ``"onnxruntime"`` (the model's cached
-            ONNX export, see :func:`zoo.runtime.with_backend`) or ``"auto"`` (the faster on
-            this machine).
+            ONNX export, see :func:`zoo.runtime.with_backend`), ``"openvino"`` (the same
+            export on OpenVINO) or ``"auto"`` (the fastest float backend on this machine).
         batch_size: Images per forward pass for a list.
 
     Returns:

@@ -86,9 +86,12 @@ def add_arguments(predict: argparse.ArgumentParser) -> None:
     predict.add_argument("--device", default="cpu", help="torch device (cpu, cuda, cuda:1)")
     predict.add_argument("--precision", choices=["fp32", "fp16", "bf16"], default="fp32",
                          help="autocast precision of PyTorch models (fp16 on GPUs)")  # fmt: skip
-    predict.add_argument("--backend", choices=["pytorch", "onnxruntime", "auto"],
-                         help="PyTorch (the default for a name), or the ONNX export "
-                         "(an .onnx --model runs on ONNX Runtime)")  # fmt: skip
+    predict.add_argument("--backend", choices=["pytorch", "onnxruntime", "openvino",
+                                               "onnxruntime-int8", "openvino-int8", "auto"],
+                         help="PyTorch (the default for a name), or the ONNX export run "
+                         "by ONNX Runtime (the default for an .onnx --model) or OpenVINO, "
+                         "or its int8 export (quantized on first use); auto: the fastest "
+                         "float backend here")  # fmt: skip
     predict.add_argument("--redo", action="store_true",
                          help="run inputs that are already done again (their outputs are "
                          "replaced); by default a rerun skips them")  # fmt: skip
@@ -201,7 +204,7 @@ def predict(args: argparse.Namespace) -> int:
             overlay = {"file": args.weights} if args.weights else None
             model = create_model(args.model, pretrained=True, pretrained_cfg_overlay=overlay)
             model = model.to(device).eval()
-        if args.backend != "pytorch" and exported is None:
+        if args.backend != "pytorch":
             from .runtime import with_backend
 
             model = with_backend(model, args.backend)

@@ -191,8 +191,8 @@ def segment(
             K × H × W × 4 bytes).
         backend: None (run the model as given: an :class:`zoo.ORTModel` on ONNX Runtime,
             anything else on PyTorch), ``"pytorch"``, ``"onnxruntime"`` (the model's cached
-            ONNX export, see :func:`zoo.runtime.with_backend`) or ``"auto"`` (the faster on
-            this machine).
+            ONNX export, see :func:`zoo.runtime.with_backend`), ``"openvino"`` (the same
+            export on OpenVINO) or ``"auto"`` (the fastest float backend on this machine).
 
     Returns:
         A :class:`SegmentationResult`, or a list of them for a list of images.

@@ -114,7 +114,7 @@ def segment_video(
         max_seconds: Process at most this much of the clip (``truncated`` says if it was cut);
             None = no limit.
         progress: Show a tqdm progress bar.
-        backend: None, ``"pytorch"``, ``"onnxruntime"`` or ``"auto"``, as for
+        backend: None, ``"pytorch"``, ``"onnxruntime"``, ``"openvino"`` or ``"auto"``, as for
             :func:`zoo.segment`.
         overwrite: Replace an existing ``dst``/``mask_dst`` (default). False leaves a file
             that exists when the video is done as it is and raises ``ConfigError`` (a
@@ -575,7 +575,7 @@ def segment_frames(
             mask (unless their size differs from the previous frame's).
         smoothing: Exponential moving average of the class probabilities over frames, as in
             :func:`zoo.segment_video` (0 = off).
-        backend: None, ``"pytorch"``, ``"onnxruntime"`` or ``"auto"``, as for
+        backend: None, ``"pytorch"``, ``"onnxruntime"``, ``"openvino"`` or ``"auto"``, as for
             :func:`zoo.segment`.
 
     Yields:

@@ -74,7 +74,7 @@ def test_export_is_cached_and_reused(export_cache):
 
 def test_auto_measures_once_and_remembers(selfie, export_cache):
     choice = runtime.fastest_backend(selfie, repeats=1)
-    assert choice in ("pytorch", "onnxruntime")
+    assert choice in ("pytorch", "onnxruntime", "openvino")
     (record,) = export_cache.glob("*.json")
     saved = json.loads(record.read_text())
     assert saved["backend"] == choice
@@ -82,7 +82,8 @@ def test_auto_measures_once_and_remembers(selfie, export_cache):
     assert saved["input_size"] == [3, 480, 640] == list(runtime.timing_input_size(selfie))
     assert runtime.fastest_backend(selfie) == choice  # read back, not measured again
     model = runtime.with_backend(selfie, "auto")
-    assert isinstance(model, runtime.ORTModel) == (choice == "onnxruntime")
+    assert isinstance(model, runtime.ORTModel) == (choice != "pytorch")  # OVModel is one too
+    assert getattr(model, "backend", "pytorch") == choice
 
 
 def test_video_runs_on_onnxruntime(selfie, tmp_path):
