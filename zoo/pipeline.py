@@ -493,6 +493,8 @@ def loader(
     extra: dict[str, Any] = {}
     if workers:
         extra = {"prefetch_factor": 2, "persistent_workers": False, "worker_init_fn": _worker_init}
+        if "openvino" in sys.modules:  # its thread pool does not survive a fork: start fresh
+            extra["multiprocessing_context"] = "forkserver"
     return torch.utils.data.DataLoader(
         dataset, batch_size=batch_size, num_workers=workers, collate_fn=collate,
         pin_memory=pin_memory, **extra,

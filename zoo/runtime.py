@@ -172,6 +172,20 @@ class ORTModel(nn.Module):
         return f"path={str(self.path)!r}, providers={self.session.get_providers()}"
 
 
+_OV_CORE: list[Any] = []
+
+
+def _ov_core() -> Any:
+    """The process's one OpenVINO ``Core``, kept alive as long as the process: compiled
+    models must not outlive the core that made them (freed first, they crash the process
+    when they are freed later)."""
+    if not _OV_CORE:
+        import openvino as ov
+
+        _OV_CORE.append(ov.Core())
+    return _OV_CORE[0]
+
+
 class OVModel(ORTModel):
     """An exported model run by OpenVINO's runtime on the CPU: the same file, record and
     checks as :class:`ORTModel` (float or int8 exports alike); reached through
@@ -194,11 +208,10 @@ class OVModel(ORTModel):
         require("openvino", "openvino")
         require("onnx", "onnx")
         import onnx
-        import openvino as ov
 
         try:
             proto = onnx.load(str(self.path), load_external_data=False)
-            core = ov.Core()
+            core = _ov_core()
             graph = core.read_model(str(self.path))
             self.compiled = core.compile_model(  # float32 as recorded: on CPUs with AMX
                 # OpenVINO would otherwise compute in bfloat16 (logits off by ~10 %)
