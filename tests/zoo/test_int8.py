@@ -4,7 +4,6 @@ and bad calls, damaged files and a missing extra are one line each."""
 
 from __future__ import annotations
 
-import subprocess
 import sys
 
 import numpy as np
@@ -98,19 +97,16 @@ def test_without_the_quantization_tools_it_names_the_extra(tmp_path, monkeypatch
     assert not (tmp_path / "x.onnx").exists()
 
 
-def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "zoo", "export", *args], capture_output=True,
-                          text=True, timeout=300)  # fmt: skip
+def test_the_command_line(tmp_path, capsys):
+    from zoo.__main__ import main
 
-
-def test_the_command_line(tmp_path):
-    done = _cli(PERSON, "--out", str(tmp_path / "p.onnx"), "--int8")
-    assert done.returncode == 0, done.stderr
-    assert "int8 (QDQ, calibrated on the 6 example photos" in done.stdout
+    assert main(["export", PERSON, "--out", str(tmp_path / "p.onnx"), "--int8"]) == 0
+    assert "int8 (QDQ, calibrated on the 6 example photos" in capsys.readouterr().out
     assert zoo.ORTModel(tmp_path / "p.onnx").quantization is not None
-    refused = _cli(PERSON, "--out", str(tmp_path / "q.onnx"), "--calibration", str(tmp_path))
-    assert refused.returncode == 2 and "add --int8" in refused.stderr
-    assert len(refused.stderr.strip().splitlines()) == 1
+    refused = main(["export", PERSON, "--out", str(tmp_path / "q.onnx"), "--calibration",
+                    str(tmp_path)])  # fmt: skip
+    err = capsys.readouterr().err
+    assert refused == 2 and "add --int8" in err and len(err.strip().splitlines()) == 1
 
 
 def test_predict_runs_an_exported_file(int8_person, photos, tmp_path, capsys):
