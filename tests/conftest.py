@@ -160,3 +160,17 @@ def photos(tmp_path_factory: pytest.TempPathFactory):
     from demo.examples import example_photos
 
     return {p.name: p for p in example_photos(tmp_path_factory.mktemp("photos"))}
+
+
+@pytest.fixture(scope="session")
+def person_exports(tmp_path_factory: pytest.TempPathFactory):
+    """The bundled person model exported once per test process, float32 and int8:
+    ``(model, folder with fp32.onnx and int8.onnx, the int8 ExportReport)``."""
+    pytest.importorskip("onnxruntime")
+    import zoo
+
+    folder = tmp_path_factory.mktemp("person-exports")
+    model = zoo.create_model("mediapipe_selfie.general_256", pretrained=True)
+    zoo.export(model, folder / "fp32.onnx")
+    report = zoo.export(model, folder / "int8.onnx", quantize="int8")
+    return model, folder, report

@@ -178,7 +178,7 @@ def predict(args: argparse.Namespace) -> int:
     shard = Shard.from_env()
     exported = _exported(args)
     args.backend = args.backend or ("onnxruntime" if exported else "pytorch")
-    task = exported.task if exported else model_info(args.model).task
+    task = meta_of(exported).task if exported else model_info(args.model).task
     if task == "classification" and args.mode != "auto":
         raise ConfigError(f"--mode applies to segmentation models; {args.model} is a classifier")
     saves = _saves(args, task)
@@ -199,7 +199,7 @@ def predict(args: argparse.Namespace) -> int:
         if device.type == "cuda":
             torch.cuda.set_device(device)  # pinned memory and kernels on this rank's GPU
         if exported is not None:
-            model: torch.nn.Module = exported.model
+            model: nn.Module = exported
         else:
             overlay = {"file": args.weights} if args.weights else None
             model = create_model(args.model, pretrained=True, pretrained_cfg_overlay=overlay)
@@ -221,25 +221,8 @@ def predict(args: argparse.Namespace) -> int:
     return 2 if failed_anywhere else 0
 
 
-@dataclass
-class _Exported:
-    """A ``--model`` that is an exported ``.onnx`` file, loaded lazily."""
-
-    path: Path
-    task: str
-    _model: torch.nn.Module | None = None
-
-    @property
-    def model(self) -> torch.nn.Module:
-        if self._model is None:
-            from .runtime import ORTModel
-
-            self._model = ORTModel(self.path)
-        return self._model
-
-
-def _exported(args: argparse.Namespace) -> _Exported | None:
-    """``--model`` as an exported ONNX file (None for a model name).
+def _exported(args: argparse.Namespace) -> nn.Module | None:
+    """``--model`` as an exported ONNX file, loaded in ONNX Runtime (None for a model name).
 
     Raises:
         ConfigError: ``--weights``, ``--backend pytorch``, ``--precision`` or a GPU asked of
@@ -261,9 +244,7 @@ def _exported(args: argparse.Namespace) -> _Exported | None:
         )
     from .runtime import ORTModel
 
-    model = ORTModel(path)
-    task = meta_of(model).task
-    return _Exported(path, task, model)
+    return ORTModel(path)
 
 
 def _endings(args: argparse.Namespace, saves: Sequence[str]) -> dict[str, str]:

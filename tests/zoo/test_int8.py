@@ -18,11 +18,8 @@ PERSON = "mediapipe_selfie.general_256"
 
 
 @pytest.fixture(scope="module")
-def int8_person(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("int8")
-    model = zoo.create_model(PERSON, pretrained=True)
-    zoo.export(model, folder / "fp32.onnx")
-    report = zoo.export(model, folder / "int8.onnx", quantize="int8")
+def int8_person(person_exports):
+    _, folder, report = person_exports
     return folder, report
 
 

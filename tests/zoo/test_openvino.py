@@ -20,11 +20,8 @@ PERSON = "mediapipe_selfie.general_256"
 
 
 @pytest.fixture(scope="module")
-def exported(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("ov")
-    model = zoo.create_model(PERSON, pretrained=True)
-    zoo.export(model, folder / "fp32.onnx")
-    zoo.export(model, folder / "int8.onnx", quantize="int8")
+def exported(person_exports):
+    model, folder, _ = person_exports
     return model, folder
 
 
