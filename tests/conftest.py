@@ -95,6 +95,17 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(skip_slow)
 
 
+@pytest.fixture(autouse=True)
+def _forget_probes():
+    """Each test probes hosts afresh: zoo.hub caches "unreachable" per host:port for 30 s, and
+    a port a test found closed can be handed, seconds later, to the next test's server."""
+    import sys
+
+    hub = sys.modules.get("zoo.hub")  # not imported here: import-time tests must see it unloaded
+    if hub is not None:
+        hub._probe_cache.clear()
+
+
 @pytest.fixture(scope="module")
 def hub_server():
     """The local Hub-compatible server at HF_ENDPOINT, for one test module (else the port is

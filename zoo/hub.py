@@ -27,6 +27,7 @@ from typing import Any
 
 from .errors import HubUnreachableError, UnknownModelError, WeightsUnavailableError
 
+#: Seconds a reachability probe waits for an answer, unless its caller gives a timeout.
 PROBE_TIMEOUT_S = 2.0
 #: Inside :func:`hub_guard`: seconds a metadata request (HEAD, ``/api/``) may wait for an answer.
 REQUEST_TIMEOUT_S = 5.0
@@ -56,13 +57,15 @@ def is_offline() -> bool:
     return bool(constants.HF_HUB_OFFLINE)
 
 
-def url_reachable(url: str, timeout: float = PROBE_TIMEOUT_S, *, refresh: bool = False) -> bool:
+def url_reachable(url: str, timeout: float | None = None, *, refresh: bool = False) -> bool:
     """Probe ``url`` with one short HEAD request.
 
     Any HTTP answer (even an error status) counts as reachable; a refused connection, a DNS
-    failure or no answer within ``timeout`` seconds counts as unreachable. Answers are cached
-    per host for 30 s.
+    failure or no answer within ``timeout`` seconds (default :data:`PROBE_TIMEOUT_S`) counts as
+    unreachable. Answers are cached per host for 30 s.
     """
+    if timeout is None:
+        timeout = PROBE_TIMEOUT_S
     host = urllib.parse.urlsplit(url).netloc
     cached = _probe_cache.get(host)
     if cached and not refresh and time.monotonic() - cached[0] < _PROBE_TTL_S:
@@ -88,11 +91,11 @@ def url_reachable(url: str, timeout: float = PROBE_TIMEOUT_S, *, refresh: bool =
     return ok
 
 
-def hub_reachable(timeout: float = PROBE_TIMEOUT_S, *, refresh: bool = False) -> bool:
+def hub_reachable(timeout: float | None = None, *, refresh: bool = False) -> bool:
     """Whether the Hub endpoint answers within ``timeout`` seconds (False when offline mode is on).
 
     Args:
-        timeout: Seconds to wait for an answer.
+        timeout: Seconds to wait for an answer (default :data:`PROBE_TIMEOUT_S`).
         refresh: Ignore an answer cached less than 30 s ago.
     """
     if is_offline():
