@@ -84,8 +84,9 @@ def create_model(config: TrainConfig) -> tuple[nn.Module, str]:
     info = zoo.model_info(config.model)
     saved = config.model.startswith(("local-dir:", "hf-hub:"))
     kwargs: dict[str, Any] = dict(config.model_kwargs)
-    if not saved and info.task == "segmentation":
-        kwargs["pretrained_backbone"] = config.pretrained_backbone and not config.pretrained
+    if not saved and info.task == "segmentation" and config.pretrained_backbone:
+        # Asked for only: models without a separate backbone (mediapipe_selfie) lack the argument.
+        kwargs["pretrained_backbone"] = not config.pretrained
     try:
         model = zoo.create_model(config.model, pretrained=config.pretrained or saved, **kwargs)
     except zoo.HubUnreachableError as exc:

@@ -55,13 +55,16 @@ class TrainStep(nn.Module):
 
     def __init__(self, model: nn.Module, task: str, label_smoothing: float = 0.0) -> None:
         super().__init__()
-        self.model: Any = model  # a zoo model: forward_with_aux, aux_weight, num_classes
+        self.model: Any = model  # a zoo model (forward_with_aux, aux_weight where it has aux_head)
         self.task, self.label_smoothing = task, label_smoothing
 
     def forward(self, images: Tensor, targets: Tensor) -> tuple[Tensor, Tensor]:
         if self.task == "segmentation":
-            with_aux = self.training and getattr(self.model, "aux_head", None) is not None
-            logits, aux = self.model.forward_with_aux(images, aux=with_aux)  # (B, K, H, W) each
+            aux: Tensor | None = None
+            if self.training and getattr(self.model, "aux_head", None) is not None:
+                logits, aux = self.model.forward_with_aux(images, aux=True)  # (B, K, H, W) each
+            else:  # also models with no auxiliary head at all (mediapipe_selfie)
+                logits = self.model(images)  # (B, K, H, W)
             loss = F.cross_entropy(logits.float(), targets, ignore_index=IGNORE_INDEX)
             if aux is not None:
                 aux_loss = F.cross_entropy(aux.float(), targets, ignore_index=IGNORE_INDEX)
