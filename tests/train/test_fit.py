@@ -67,6 +67,50 @@ def test_exported_best_model_reproduces_its_metric(digits_run):
 
 
 @pytest.mark.slow
+def test_int8_costs_at_most_half_a_top1_point_on_digits(digits_run, tmp_path):
+    """int8's accuracy cost measured on real labels (issue 26): the fine-tuned model, calibrated
+    on 64 training images, scored on the validation split through the pipeline."""
+    pytest.importorskip("onnxruntime")
+    from PIL import Image
+
+    from train.digits import digits
+
+    def pil(sample) -> Image.Image:
+        return Image.fromarray(sample[0].permute(1, 2, 0).numpy())
+
+    def top1(path) -> float:
+        top = zoo.classify(zoo.ORTModel(path), images, top_k=1, batch_size=64)
+        return (
+            100.0 * sum(t[0][0] == str(y) for t, y in zip(top, labels, strict=True)) / len(labels)
+        )
+
+    model = zoo.create_model(f"local-dir:{digits_run.best_dir}")
+    splits = digits("classification")
+    calibration = [pil(splits.train[i]) for i in range(64)]
+    val = [splits.val[i] for i in range(len(splits.val))]
+    images, labels = [pil(s) for s in val], [int(s[1]) for s in val]
+    zoo.export(model, tmp_path / "fp32.onnx")
+    report = zoo.export(model, tmp_path / "int8.onnx", quantize="int8", calibration=calibration)
+    assert report.quantization["calibration"] == "64 images given"
+    fp32, int8 = top1(tmp_path / "fp32.onnx"), top1(tmp_path / "int8.onnx")
+    print(f"digits val ({len(labels)} images): fp32 {fp32:.2f} %, int8 {int8:.2f} %")
+    assert fp32 >= 90.0  # a trained model, or the comparison says nothing
+    assert fp32 - int8 <= 0.5
+
+
+def test_a_segmenter_without_backbone_or_aux_head_fine_tunes(tmp_path):
+    """mediapipe_selfie has neither a ``pretrained_backbone`` argument nor ``forward_with_aux``:
+    it trains on the digit canvases all the same, and its best model reloads."""
+    result = train.fit(TrainConfig(model="mediapipe_selfie", data="digits", epochs=1,
+                                   batch_size=8, max_steps_per_epoch=2, progress=False,
+                                   model_kwargs={"native_size": (64, 64)},
+                                   output=str(tmp_path)))  # fmt: skip
+    saved = zoo.create_model(f"local-dir:{result.best_dir}")
+    assert zoo.get_labels(saved)[0] == "background" and len(zoo.get_labels(saved)) == 11
+    assert 0.0 <= result.best_value <= 1.0
+
+
+@pytest.mark.slow
 def test_push_best_model_to_hub(digits_run, hub_server, fresh_cache):
     from huggingface_hub import hf_hub_download
 

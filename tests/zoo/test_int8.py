@@ -118,3 +118,8 @@ def test_predict_runs_an_exported_file(int8_person, photos, tmp_path, capsys):
     refused = main(["predict", str(photos["astronaut.png"]), "--model", model, "--backend",
                     "pytorch", "--out", str(tmp_path / "x")])  # fmt: skip
     assert refused == 2 and "leave out --backend pytorch" in capsys.readouterr().err
+    missing = main(["predict", str(photos["astronaut.png"]), "--model",
+                    str(tmp_path / "gone.onnx"), "--out", str(tmp_path / "y")])  # fmt: skip
+    err = capsys.readouterr().err
+    assert missing == 2 and "gone.onnx: no such file" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "y").exists()
