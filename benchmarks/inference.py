@@ -100,8 +100,8 @@ def onnx(
     model: nn.Module, folder: Path, name: str, size: tuple[int, int], int8: bool = False
 ) -> nn.Module:
     """The model exported and loaded in ONNX Runtime; ``int8``: quantized, calibrated on
-    :data:`CALIBRATION_PHOTOS` example photos (the ranges set the values, not the operators
-    or their speed; the default 12 views took > 8 minutes and 4 GB for DeepLabV3 at 512²)."""
+    :data:`CALIBRATION_PHOTOS` example photos (calibration affects accuracy, not speed; the
+    default 12 views took > 8 minutes and 4 GB for DeepLabV3 at 512²)."""
     path = folder / f"{name}{'-int8' if int8 else ''}.onnx"
     if not int8:
         zoo.export(model, path, input_size=size)

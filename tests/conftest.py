@@ -97,8 +97,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 @pytest.fixture(autouse=True)
 def _forget_probes():
-    """Each test probes hosts afresh: zoo.hub caches "unreachable" per host:port for 30 s, and
-    a port a test found closed can be handed, seconds later, to the next test's server."""
+    """Each test probes hosts afresh: zoo.hub caches each probe's answer per host:port for
+    30 s, and a port a test found closed can be handed, seconds later, to the next test's
+    server."""
     import sys
 
     hub = sys.modules.get("zoo.hub")  # not imported here: import-time tests must see it unloaded

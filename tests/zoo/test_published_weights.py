@@ -184,7 +184,7 @@ def test_bad_downloads_fail_fast_and_keep_nothing(
     monkeypatch.setattr(_Upstream, "behaviour", behaviour)
     # Only the stall waits for a timeout; the others must not meet theirs on a loaded machine
     # (a probe that answered late once made the 404 read as "unreachable").
-    monkeypatch.setattr(zoo.weights, "READ_TIMEOUT_S", 1.0 if behaviour == "stall" else 5.0)
+    monkeypatch.setattr(zoo.weights, "READ_TIMEOUT_S", 2.0 if behaviour == "stall" else 5.0)
     monkeypatch.setattr(zoo.hub, "PROBE_TIMEOUT_S", 4.0)
     start = time.monotonic()
     with pytest.raises(error, match=match):
