@@ -67,20 +67,30 @@ def published_url(tag: str) -> tuple[str, str]:
     return full_name, str(cfg.url)
 
 
+def _given_file(file: str | Path | None) -> Path | None:
+    """``--file`` as a path (None when not given).
+
+    Raises:
+        CheckpointError: It is not a file.
+    """
+    if file is None:
+        return None
+    path = Path(file).expanduser()
+    if not path.is_file():
+        raise CheckpointError(f"--file {path} is not a file.")
+    return path
+
+
 def _checked_file(
-    full_name: str, url: str, file: str | Path | None, allow_hash_mismatch: bool, known: str | None
+    full_name: str, url: str, path: Path | None, allow_hash_mismatch: bool, known: str | None
 ) -> tuple[Path, str, str]:
     """The checkpoint to convert, its full sha256 and whether it matches the published hash
     (``"yes"``, ``"no"``, or ``"unknown"`` when the URL carries none)."""
-    if file is None:
+    if path is None:
         try:
             path = download_checked(full_name, url)
         except HubUnreachableError as exc:
             raise HubUnreachableError(f"{exc} With the file at hand: --file PATH.") from exc
-    else:
-        path = Path(file).expanduser()
-        if not path.is_file():
-            raise CheckpointError(f"--file {path} is not a file.")
     digest = file_sha256(path)
     prefix = sha256_prefix(url)
     expected = [h for h in (prefix, known) if h]
@@ -132,6 +142,7 @@ def publish(
     """
     full_name, url = published_url(tag)
     check_repo_id(repo_id)
+    given = _given_file(file)  # a mistyped path is said before any network wait
     if not hub_reachable(refresh=True):  # before a download and a conversion that would be lost
         raise HubUnreachableError(
             f"Cannot publish '{full_name}' to '{repo_id}': the Hugging Face Hub at "
@@ -139,7 +150,7 @@ def publish(
         )
     meta = meta_of(get_pretrained_cfg(full_name))
     path, digest, matches = _checked_file(
-        full_name, url, file, allow_hash_mismatch, meta.source.get("sha256")
+        full_name, url, given, allow_hash_mismatch, meta.source.get("sha256")
     )
     source = {**meta.source, "url": url, "sha256": digest, "sha256_matches_published": matches}
     model = create_model(
