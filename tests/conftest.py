@@ -113,16 +113,13 @@ def hub_server():
     closed, i.e. an unreachable Hub)."""
     from urllib.parse import urlsplit
 
-    from tests.hub_server import HubServer
-    from zoo import hub
-
-    hub._probe_cache.clear()
     from huggingface_hub.utils import close_session
 
+    from tests.hub_server import HubServer
+
     with HubServer(int(urlsplit(os.environ["HF_ENDPOINT"]).port or 0)) as server:
-        yield server
+        yield server  # each test forgets earlier probes of it (_forget_probes)
     close_session()  # pooled connections to this server must not reach the next module's
-    hub._probe_cache.clear()
 
 
 def refuse_connections(monkeypatch: pytest.MonkeyPatch) -> list:

@@ -13,6 +13,7 @@ the Hugging Face cache (``$HF_HOME/vision-zoo/onnx``).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -172,18 +173,14 @@ class ORTModel(nn.Module):
         return f"path={str(self.path)!r}, providers={self.session.get_providers()}"
 
 
-_OV_CORE: list[Any] = []
-
-
+@functools.cache
 def _ov_core() -> Any:
     """The process's one OpenVINO ``Core``, kept alive as long as the process: compiled
     models must not outlive the core that made them (freed first, they crash the process
     when they are freed later)."""
-    if not _OV_CORE:
-        import openvino as ov
+    import openvino as ov
 
-        _OV_CORE.append(ov.Core())
-    return _OV_CORE[0]
+    return ov.Core()
 
 
 class OVModel(ORTModel):
