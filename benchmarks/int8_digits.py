@@ -106,8 +106,7 @@ def main() -> None:
     for row in rows:
         print("| " + " | ".join(str(row[key]) for key in COLUMNS[:-1]) + " |")
     if args.csv:
-        args.csv.parent.mkdir(parents=True, exist_ok=True)
-        with args.csv.open("w", newline="") as handle:
+        with zoo.atomic_write(args.csv, "w", newline="") as handle:  # whole or not at all
             writer = csv.DictWriter(handle, fieldnames=COLUMNS)
             writer.writeheader()
             writer.writerows(rows)
